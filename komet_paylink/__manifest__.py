@@ -1,0 +1,31 @@
+{
+    "name": "Komet Payment Links",
+    "summary": "Email invoices with a Pay now button and QR code, paid through Stripe Checkout",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Payment Providers",
+    "author": "Komet",
+    "website": "https://github.com/komet/komet_paylink",
+    "license": "LGPL-3",
+    "depends": [
+        "account_payment",
+        "sale_management",
+    ],
+    "external_dependencies": {
+        "python": ["stripe", "qrcode"],
+    },
+    "data": [
+        "security/res_groups.xml",
+        "security/ir.model.access.csv",
+        "security/ir_rules.xml",
+        "data/ir_cron.xml",
+        "views/komet_paylink_views.xml",
+        "views/account_move_views.xml",
+        "views/sale_order_views.xml",
+        "views/res_config_settings_views.xml",
+    ],
+    "demo": [
+        "demo/komet_paylink_demo.xml",
+    ],
+    "post_init_hook": "post_init_hook",
+    "installable": True,
+}

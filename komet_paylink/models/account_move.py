@@ -1,0 +1,63 @@
+from odoo import _, api, fields, models
+
+from ..const import ROLE_GROUPS
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    komet_paylink_ids = fields.One2many(
+        string="Payment Links",
+        comodel_name="komet.paylink",
+        inverse_name="move_id",
+        groups=ROLE_GROUPS,
+    )
+    komet_paylink_count = fields.Integer(
+        string="Payment Link Count",
+        compute="_compute_komet_paylink_count",
+        groups=ROLE_GROUPS,
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("komet_paylink_ids")
+    def _compute_komet_paylink_count(self):
+        counts = dict(
+            self.env["komet.paylink"]._read_group(
+                [("move_id", "in", self.ids)], groupby=["move_id"], aggregates=["__count"]
+            )
+        )
+        for move in self:
+            move.komet_paylink_count = counts.get(move, 0)
+
+    # === ACTION METHODS === #
+
+    def action_view_komet_paylinks(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
+        action["domain"] = [("move_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action
+
+    # === BUSINESS METHODS === #
+
+    def _paylink_amount_due(self):
+        self.ensure_one()
+        return self.amount_residual
+
+    def _paylink_unpayable_reason(self):
+        """Return why this document cannot get a payment link, or False when it can."""
+        self.ensure_one()
+        if self.move_type != "out_invoice":
+            return _("%(name)s is not a customer invoice.", name=self.display_name)
+        if self.state == "draft":
+            return _("Invoice %(name)s is a draft: post it first.", name=self.display_name)
+        if self.state == "cancel":
+            return _("Invoice %(name)s is cancelled.", name=self.display_name)
+        if self.currency_id.is_zero(self.amount_total):
+            return _("Invoice %(name)s has nothing to pay.", name=self.display_name)
+        if self.payment_state in ("paid", "in_payment", "reversed"):
+            return _("Invoice %(name)s is already paid.", name=self.display_name)
+        if self.currency_id.compare_amounts(self.amount_residual, 0) <= 0:
+            return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
+        return False

@@ -1,0 +1,357 @@
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from .. import const, utils
+
+_logger = logging.getLogger(__name__)
+
+
+class KometPaylink(models.Model):
+    _name = "komet.paylink"
+    _description = "Payment Link"
+    _order = "id desc"
+    _check_company_auto = True
+    _rec_names_search = ["move_id", "sale_order_id", "partner_id"]
+
+    _sql_constraints = [
+        ("token_hash_unique", "UNIQUE(token_hash)", "A payment link token must be unique."),
+        (
+            "one_document",
+            "CHECK((move_id IS NULL) != (sale_order_id IS NULL))",
+            "A payment link pays either an invoice or a sale order.",
+        ),
+    ]
+
+    state = fields.Selection(
+        string="Status",
+        selection=[
+            (const.STATE_SENT, "Sent"),
+            (const.STATE_OPENED, "Opened"),
+            (const.STATE_PAID, "Paid"),
+            (const.STATE_EXPIRED, "Expired"),
+            (const.STATE_REVOKED, "Revoked"),
+        ],
+        default=const.STATE_SENT,
+        required=True,
+        readonly=True,
+        index=True,
+        copy=False,
+    )
+    move_id = fields.Many2one(
+        string="Invoice",
+        comodel_name="account.move",
+        ondelete="cascade",
+        index="btree_not_null",
+        readonly=True,
+        check_company=True,
+    )
+    sale_order_id = fields.Many2one(
+        string="Sale Order",
+        comodel_name="sale.order",
+        ondelete="cascade",
+        index="btree_not_null",
+        readonly=True,
+        check_company=True,
+    )
+    partner_id = fields.Many2one(
+        string="Customer",
+        comodel_name="res.partner",
+        compute="_compute_document_values",
+        store=True,
+        readonly=True,
+    )
+    user_id = fields.Many2one(
+        string="Salesperson",
+        comodel_name="res.users",
+        compute="_compute_document_values",
+        store=True,
+        readonly=True,
+        index=True,
+    )
+    company_id = fields.Many2one(
+        string="Company",
+        comodel_name="res.company",
+        compute="_compute_document_values",
+        store=True,
+        readonly=True,
+        index=True,
+    )
+    currency_id = fields.Many2one(
+        string="Currency",
+        comodel_name="res.currency",
+        compute="_compute_document_values",
+        store=True,
+        readonly=True,
+    )
+    amount = fields.Monetary(
+        string="Amount",
+        help="The amount due when the link was sent.",
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+    )
+    token_hash = fields.Char(
+        string="Token Hash",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
+    )
+    url = fields.Char(
+        string="Link",
+        help="The public link; known only right after the link is made, since only a hash of its "
+        "token is kept.",
+        compute="_compute_url",
+    )
+    sent_at = fields.Datetime(string="Sent On", readonly=True, copy=False)
+    opened_at = fields.Datetime(string="Opened On", readonly=True, copy=False)
+    expires_at = fields.Datetime(string="Expires On", readonly=True, copy=False)
+    paid_at = fields.Datetime(string="Paid On", readonly=True, copy=False)
+    expired_at = fields.Datetime(string="Expired On", readonly=True, copy=False)
+    revoked_at = fields.Datetime(string="Revoked On", readonly=True, copy=False)
+    revoked_by_id = fields.Many2one(
+        string="Revoked By", comodel_name="res.users", readonly=True, copy=False
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends(
+        "move_id.partner_id",
+        "move_id.invoice_user_id",
+        "move_id.company_id",
+        "move_id.currency_id",
+        "sale_order_id.partner_id",
+        "sale_order_id.user_id",
+        "sale_order_id.company_id",
+        "sale_order_id.currency_id",
+    )
+    def _compute_document_values(self):
+        for link in self:
+            if link.move_id:
+                move = link.move_id
+                link.partner_id = move.partner_id
+                link.user_id = move.invoice_user_id
+                link.company_id = move.company_id
+                link.currency_id = move.currency_id
+            else:
+                order = link.sale_order_id
+                link.partner_id = order.partner_id
+                link.user_id = order.user_id
+                link.company_id = order.company_id
+                link.currency_id = order.currency_id
+
+    def _compute_url(self):
+        # The clear URL only lives in the cache of the transaction that made the link: `create`
+        # puts it there. Anywhere else it cannot be rebuilt, by design.
+        self.url = False
+
+    @api.depends("move_id", "sale_order_id")
+    def _compute_display_name(self):
+        for link in self:
+            document = link._paylink_document()
+            link.display_name = _("Payment link for %(document)s", document=document.display_name)
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Make links for documents; everything but the document is derived, never taken from
+        the caller, so neither an amount nor a state can be forged through `create`."""
+        self.check_access("create")
+        # Sending needs a role, not rights on the document: a cashier may lack Sales rights.
+        # Record rules still check each new link, its company and salesperson, at the end.
+        documents = [self._paylink_document_from_vals(vals).sudo() for vals in vals_list]
+        for document in documents:
+            if not document:
+                raise UserError(_("The document to pay does not exist."))
+            self._paylink_check_sender_rights(document.company_id)
+            reason = document._paylink_unpayable_reason()
+            if reason:
+                raise UserError(reason)
+        now = fields.Datetime.now()
+        tokens = [utils.generate_token() for __ in vals_list]
+        links = super().create(
+            [
+                {
+                    "move_id": document.id if document._name == "account.move" else False,
+                    "sale_order_id": document.id if document._name == "sale.order" else False,
+                    "amount": document._paylink_amount_due(),
+                    "token_hash": utils.hash_token(token),
+                    "sent_at": now,
+                }
+                for document, token in zip(documents, tokens, strict=True)
+            ]
+        )
+        links._paylink_revoke_older_links()
+        url_field = self._fields["url"]
+        for link, token in zip(links, tokens, strict=True):
+            base_url = link.company_id.get_base_url()
+            self.env.cache.set(link, url_field, f"{base_url}{const.PAY_ROUTE_PREFIX}/{token}")
+            link._paylink_log(
+                _(
+                    "Payment link for %(amount)s sent to %(partner)s.",
+                    amount=link._paylink_format_amount(),
+                    partner=link.partner_id.display_name,
+                )
+            )
+        return links
+
+    # === ACTION METHODS === #
+
+    def action_revoke(self):
+        """Revoke links so that their URL stops working at once."""
+        self._paylink_check_sender_rights(self.company_id)
+        self.check_access("read")
+        to_revoke = self.filtered(lambda link: link.state in const.ACTIVE_STATES)
+        to_revoke.sudo().write(
+            {
+                "state": const.STATE_REVOKED,
+                "revoked_at": fields.Datetime.now(),
+                "revoked_by_id": self.env.user.id,
+            }
+        )
+        for link in to_revoke:
+            link._paylink_log(_("Payment link revoked by %(user)s.", user=self.env.user.name))
+        return True
+
+    def action_open_document(self):
+        self.ensure_one()
+        return self._paylink_document()._get_records_action()
+
+    # === BUSINESS METHODS === #
+
+    def _paylink_document(self):
+        self.ensure_one()
+        return self.move_id or self.sale_order_id
+
+    def _paylink_format_amount(self):
+        self.ensure_one()
+        return self.currency_id.format(self.amount)
+
+    def _paylink_log(self, body):
+        """Log a change of the link in its document's chatter."""
+        self.ensure_one()
+        self._paylink_document().sudo()._message_log(body=body)
+
+    @api.model
+    def _paylink_lifetime_hours(self):
+        param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_LIFETIME_HOURS)
+        return utils.parse_lifetime_hours(param)
+
+    @api.model
+    def _paylink_document_from_vals(self, vals):
+        if bool(vals.get("move_id")) == bool(vals.get("sale_order_id")):
+            raise UserError(_("A payment link pays either one invoice or one sale order."))
+        if vals.get("move_id"):
+            return self.env["account.move"].browse(vals["move_id"]).exists()
+        return self.env["sale.order"].browse(vals["sale_order_id"]).exists()
+
+    @api.model
+    def _paylink_check_sender_rights(self, companies):
+        """Refuse users whose role may not send links in `companies`.
+
+        Access rights already keep everyone outside the five roles away; this narrows further
+        to the roles each company allows in its settings.
+        """
+        if self.env.su:
+            return
+        user_groups = self.env.user.groups_id
+        for company in companies.sudo():
+            if not company.komet_paylink_sender_group_ids & user_groups:
+                raise AccessError(
+                    _(
+                        "Your role may not send payment links for %(company)s.",
+                        company=company.name,
+                    )
+                )
+
+    def _paylink_revoke_older_links(self):
+        """Keep one live link per document, so that a customer can never pay twice."""
+        older_links = (
+            self.sudo()
+            .search(
+                [
+                    ("id", "not in", self.ids),
+                    ("state", "in", const.ACTIVE_STATES),
+                    "|",
+                    ("move_id", "in", self.move_id.ids),
+                    ("sale_order_id", "in", self.sale_order_id.ids),
+                ]
+            )
+        )
+        older_links.write(
+            {
+                "state": const.STATE_REVOKED,
+                "revoked_at": fields.Datetime.now(),
+                "revoked_by_id": self.env.user.id,
+            }
+        )
+        for link in older_links:
+            link._paylink_log(_("Older payment link revoked: a new link was sent."))
+
+    def _paylink_is_past_expiry(self, now=None):
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        return bool(self.expires_at) and self.expires_at <= now
+
+    def _paylink_register_open(self):
+        """Start the link's clock on the customer's first deliberate action.
+
+        Called for a POST from the payment page, never for a bare GET or HEAD, so that mail
+        scanners that fetch every link of an email start nothing. Opening again never extends
+        the lifetime. Return whether the link is still active.
+        """
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if self.state == const.STATE_SENT:
+            self.sudo().write(
+                {
+                    "state": const.STATE_OPENED,
+                    "opened_at": now,
+                    "expires_at": utils.compute_expiry(now, self._paylink_lifetime_hours()),
+                }
+            )
+            self._paylink_log(
+                _(
+                    "Payment link opened by the customer; active until %(expires)s (UTC).",
+                    expires=fields.Datetime.to_string(self.expires_at),
+                )
+            )
+        elif self.state == const.STATE_OPENED and self._paylink_is_past_expiry(now):
+            self._paylink_mark_expired()
+        return self.state == const.STATE_OPENED
+
+    def _paylink_mark_expired(self):
+        self.sudo().write({"state": const.STATE_EXPIRED, "expired_at": fields.Datetime.now()})
+        for link in self:
+            link._paylink_log(_("Payment link expired."))
+
+    def _paylink_mark_paid(self):
+        to_pay = self.filtered(lambda link: link.state != const.STATE_PAID)
+        to_pay.sudo().write({"state": const.STATE_PAID, "paid_at": fields.Datetime.now()})
+        for link in to_pay:
+            link._paylink_log(_("Payment link paid."))
+
+    @api.model
+    def _paylink_find_by_token(self, token):
+        """Return the link a token opens, or an empty recordset; malformed tokens never reach
+        the database."""
+        if not utils.is_well_formed_token(token):
+            return self.browse()
+        link = self.sudo().search([("token_hash", "=", utils.hash_token(token))], limit=1)
+        if not utils.token_matches(token, link.token_hash):
+            return self.browse()
+        return link
+
+    @api.model
+    def _cron_expire_links(self):
+        """Close the opened links whose lifetime is over."""
+        overdue_links = self.search(
+            [
+                ("state", "=", const.STATE_OPENED),
+                ("expires_at", "<=", fields.Datetime.now()),
+            ]
+        )
+        overdue_links._paylink_mark_expired()
+        _logger.info("Expired %s payment link(s).", len(overdue_links))

@@ -1,0 +1,56 @@
+from odoo import _, api, fields, models
+
+from ..const import ROLE_GROUPS
+
+
+class SaleOrder(models.Model):
+    _inherit = "sale.order"
+
+    komet_paylink_ids = fields.One2many(
+        string="Payment Links",
+        comodel_name="komet.paylink",
+        inverse_name="sale_order_id",
+        groups=ROLE_GROUPS,
+    )
+    komet_paylink_count = fields.Integer(
+        string="Payment Link Count",
+        compute="_compute_komet_paylink_count",
+        groups=ROLE_GROUPS,
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("komet_paylink_ids")
+    def _compute_komet_paylink_count(self):
+        counts = dict(
+            self.env["komet.paylink"]._read_group(
+                [("sale_order_id", "in", self.ids)], groupby=["sale_order_id"], aggregates=["__count"]
+            )
+        )
+        for order in self:
+            order.komet_paylink_count = counts.get(order, 0)
+
+    # === ACTION METHODS === #
+
+    def action_view_komet_paylinks(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
+        action["domain"] = [("sale_order_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action
+
+    # === BUSINESS METHODS === #
+
+    def _paylink_amount_due(self):
+        """The order's total less what its transactions already paid (a prepayment)."""
+        self.ensure_one()
+        return self.amount_total - self.amount_paid
+
+    def _paylink_unpayable_reason(self):
+        """Return why this order cannot get a payment link, or False when it can."""
+        self.ensure_one()
+        if self.state == "cancel":
+            return _("Order %(name)s is cancelled.", name=self.display_name)
+        if self.currency_id.compare_amounts(self._paylink_amount_due(), 0) <= 0:
+            return _("Order %(name)s has nothing left to pay.", name=self.display_name)
+        return False

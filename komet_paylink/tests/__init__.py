@@ -1,0 +1,5 @@
+from . import test_link_lifecycle
+from . import test_roles
+from . import test_roles_rpc
+from . import test_settings
+from . import test_visibility

@@ -1,0 +1,64 @@
+from odoo.tests import new_test_user
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+ROLES = ("admin", "cashier", "sales", "sales_allocations", "sales_manager")
+
+# The Odoo groups a member of each role works with, besides the role itself.
+ROLE_BASE_GROUPS = {
+    "admin": "base.group_user,account.group_account_manager,sales_team.group_sale_manager",
+    "cashier": "base.group_user,account.group_account_invoice",
+    "sales": "base.group_user,sales_team.group_sale_salesman",
+    "sales_allocations": "base.group_user,sales_team.group_sale_salesman",
+    "sales_manager": "base.group_user,sales_team.group_sale_manager,account.group_account_invoice",
+}
+
+
+class PaylinkCommon(AccountTestInvoicingCommon):
+    """One user per role, a plain internal user, a portal user, a customer and invoices."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Paylink = cls.env["komet.paylink"]
+        cls.role_users = {
+            role: cls._paylink_new_user(
+                f"test_{role}", f"{ROLE_BASE_GROUPS[role]},komet_paylink.group_role_{role}"
+            )
+            for role in ROLES
+        }
+        cls.plain_user = cls._paylink_new_user(
+            "test_plain", "base.group_user,account.group_account_invoice"
+        )
+        cls.portal_user = cls._paylink_new_user("test_portal", "base.group_portal")
+        cls.public_user = cls.env.ref("base.public_user").sudo()
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Wholesale Customer", "email": "customer@example.com"}
+        )
+        cls.invoice = cls._paylink_posted_invoice(cls.role_users["sales"], 1150.0)
+        cls.other_sales_invoice = cls._paylink_posted_invoice(
+            cls.role_users["sales_allocations"], 420.0
+        )
+
+    @classmethod
+    def _paylink_new_user(cls, login, groups):
+        return new_test_user(
+            cls.env,
+            login=login,
+            password=login,
+            groups=groups,
+            company_id=cls.company.id,
+            company_ids=[cls.company.id],
+        )
+
+    @classmethod
+    def _paylink_posted_invoice(cls, salesperson, amount, company=None):
+        invoice = cls.init_invoice(
+            "out_invoice", partner=cls.customer, amounts=[amount], taxes=[], company=company
+        )
+        invoice.invoice_user_id = salesperson
+        invoice.action_post()
+        return invoice
+
+    def _paylink_chatter_bodies(self, document):
+        return document.message_ids.mapped("body")
