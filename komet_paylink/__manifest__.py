@@ -18,14 +18,18 @@
         "security/ir.model.access.csv",
         "security/ir_rules.xml",
         "data/ir_cron.xml",
+        "data/payment_provider_data.xml",
+        "data/mail_template_data.xml",
         "views/komet_paylink_views.xml",
         "views/account_move_views.xml",
         "views/sale_order_views.xml",
         "views/res_config_settings_views.xml",
+        "views/komet_paylink_templates.xml",
     ],
     "demo": [
         "demo/komet_paylink_demo.xml",
     ],
     "post_init_hook": "post_init_hook",
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
 }

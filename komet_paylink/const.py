@@ -10,6 +10,8 @@ DEFAULT_LIFETIME_HOURS = 24
 # The public routes; the controller, the models (to build URLs) and the tests share them.
 PAY_ROUTE_PREFIX = "/pay"
 WEBHOOK_ROUTE = "/komet_paylink/webhook/stripe"
+RETURN_ROUTE = f"{PAY_ROUTE_PREFIX}/return"
+DEMO_CHECKOUT_ROUTE = f"{PAY_ROUTE_PREFIX}/demo"
 
 # System parameters behind the settings.
 PARAM_LIFETIME_HOURS = "komet_paylink.lifetime_hours"
@@ -35,3 +37,39 @@ ROLE_XMLIDS = (
 )
 # The `groups=` attribute of fields and buttons that only the five roles see.
 ROLE_GROUPS = ",".join(ROLE_XMLIDS)
+
+PROVIDER_CODE = "komet_paylink"
+PAYMENT_METHOD_CODE = "komet_checkout"
+
+# Stripe's minor units differ from ISO 4217 for some currencies: see Stripe's "Supported
+# currencies". Every other currency is sent with two decimals, ISK included.
+STRIPE_ZERO_DECIMAL_CURRENCIES = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+STRIPE_THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
+
+# Stripe refuses a Checkout Session that expires sooner than 30 minutes or later than 24 hours.
+CHECKOUT_MIN_LIFETIME_SECONDS = 30 * 60
+CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
+
+# The Checkout Session events the webhook acts on.
+HANDLED_EVENT_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    }
+)
+WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_TIMEOUT_SECONDS = 20
+
+# A customer may ask for a new link for a document once in this many minutes.
+RENEWAL_COOLDOWN_MINUTES = 10
+
+# Headers of every response under /pay/: the URL is a bearer credential.
+PAY_PAGE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Cache-Control": "no-store",
+}

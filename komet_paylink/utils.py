@@ -4,7 +4,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from . import const
 
@@ -72,3 +73,72 @@ def secret_hint(secret):
         return ""
     kind = secret.rsplit("_", 1)[0] + "_" if "_" in secret else ""
     return f"{kind}…{secret[-4:]}"
+
+
+def stripe_decimals(currency_code):
+    """Return the number of decimals Stripe uses for a currency's minor units."""
+    code = currency_code.upper()
+    if code in const.STRIPE_ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in const.STRIPE_THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def to_stripe_minor_units(amount, currency_code):
+    """Express `amount` in Stripe's minor units of the currency, as an integer.
+
+    Three-decimal currencies must end with a zero for Stripe: they are rounded to the nearest
+    ten minor units, as Stripe's documentation asks.
+    """
+    decimals = stripe_decimals(currency_code)
+    minor = int((Decimal(str(amount)) * (10**decimals)).quantize(Decimal(1), ROUND_HALF_UP))
+    if decimals == 3:
+        minor = int((Decimal(minor) / 10).quantize(Decimal(1), ROUND_HALF_UP)) * 10
+    return minor
+
+
+def from_stripe_minor_units(minor, currency_code):
+    """Express Stripe's minor units of a currency back in major units."""
+    return float(Decimal(int(minor)) / (10 ** stripe_decimals(currency_code)))
+
+
+def checkout_expiry(now_ts, link_expires_ts):
+    """Return the Checkout Session's `expires_at` (Unix time) so that it never outlives the link,
+    or None when the link has less than Stripe's minimum session life left."""
+    expires = now_ts + const.CHECKOUT_MAX_LIFETIME_SECONDS
+    if link_expires_ts is not None:
+        expires = min(expires, int(link_expires_ts))
+    if expires - now_ts < const.CHECKOUT_MIN_LIFETIME_SECONDS:
+        return None
+    return int(expires)
+
+
+def generate_demo_session_id():
+    """A Checkout Session id for demo mode, as unguessable as Stripe's own."""
+    return f"cs_demo_{secrets.token_hex(16)}"
+
+
+def idempotency_key(dbname, reference):
+    """Stripe's idempotency key for a transaction: stable across retries, unique per database
+    and transaction, and telling nothing of either."""
+    digest = hashlib.sha256(f"{dbname}:{reference}".encode()).hexdigest()
+    return f"komet_paylink_{digest[:40]}"
+
+
+def utc_from_timestamp(timestamp):
+    """A naive UTC datetime, as Odoo stores them, from Unix time."""
+    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(tzinfo=None)
+
+
+def to_timestamp(naive_utc):
+    """Unix time of a naive UTC datetime, as Odoo stores them."""
+    return int(naive_utc.replace(tzinfo=timezone.utc).timestamp())
+
+
+def mask_email(email):
+    """Show enough of an address for a customer to recognise it: `j***@example.com`."""
+    local, sep, domain = (email or "").partition("@")
+    if not sep:
+        return ""
+    return f"{local[:1]}***@{domain}"

@@ -1,6 +1,6 @@
 from odoo import _, api, fields, models
 
-from ..const import ROLE_GROUPS
+from ..const import ACTIVE_STATES, ROLE_GROUPS
 
 
 class AccountMove(models.Model):
@@ -61,3 +61,23 @@ class AccountMove(models.Model):
         if self.currency_id.compare_amounts(self.amount_residual, 0) <= 0:
             return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
         return False
+
+    # === OVERRIDES === #
+
+    def button_draft(self):
+        """Override of `account` to close the payment links of invoices reset to draft."""
+        res = super().button_draft()
+        self._paylink_close_links()
+        return res
+
+    def button_cancel(self):
+        """Override of `account` to close the payment links of cancelled invoices."""
+        res = super().button_cancel()
+        self._paylink_close_links()
+        return res
+
+    def _paylink_close_links(self):
+        links = self.env["komet.paylink"].sudo().search(
+            [("move_id", "in", self.ids), ("state", "in", ACTIVE_STATES)]
+        )
+        links._paylink_close(self.env._("The invoice was reset to draft or cancelled."))

@@ -1,11 +1,16 @@
 import logging
+from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .. import const, utils
 
 _logger = logging.getLogger(__name__)
+
+
+class PaylinkRateLimited(UserError):
+    """A customer asked for new links faster than the cooldown allows."""
 
 
 class KometPaylink(models.Model):
@@ -113,6 +118,19 @@ class KometPaylink(models.Model):
     revoked_by_id = fields.Many2one(
         string="Revoked By", comodel_name="res.users", readonly=True, copy=False
     )
+    renewed_from_id = fields.Many2one(
+        string="Renews",
+        help="The expired link whose customer asked for this one.",
+        comodel_name="komet.paylink",
+        readonly=True,
+        copy=False,
+    )
+    transaction_ids = fields.One2many(
+        string="Transactions",
+        comodel_name="payment.transaction",
+        inverse_name="komet_paylink_id",
+        readonly=True,
+    )
 
     # === COMPUTE METHODS === #
 
@@ -174,13 +192,14 @@ class KometPaylink(models.Model):
         links = super().create(
             [
                 {
+                    "renewed_from_id": vals.get("renewed_from_id") if self.env.su else False,
                     "move_id": document.id if document._name == "account.move" else False,
                     "sale_order_id": document.id if document._name == "sale.order" else False,
                     "amount": document._paylink_amount_due(),
                     "token_hash": utils.hash_token(token),
                     "sent_at": now,
                 }
-                for document, token in zip(documents, tokens, strict=True)
+                for vals, document, token in zip(vals_list, documents, tokens, strict=True)
             ]
         )
         links._paylink_revoke_older_links()
@@ -322,6 +341,12 @@ class KometPaylink(models.Model):
             self._paylink_mark_expired()
         return self.state == const.STATE_OPENED
 
+    def _paylink_close(self, reason):
+        """Revoke links on behalf of the system, e.g. when their document stops being payable."""
+        self.sudo().write({"state": const.STATE_REVOKED, "revoked_at": fields.Datetime.now()})
+        for link in self:
+            link._paylink_log(_("Payment link closed: %(reason)s", reason=reason))
+
     def _paylink_mark_expired(self):
         self.sudo().write({"state": const.STATE_EXPIRED, "expired_at": fields.Datetime.now()})
         for link in self:
@@ -355,3 +380,157 @@ class KometPaylink(models.Model):
         )
         overdue_links._paylink_mark_expired()
         _logger.info("Expired %s payment link(s).", len(overdue_links))
+
+    # === PUBLIC PAGE METHODS === #
+
+    def _paylink_page_state(self):
+        """What the public page shows for this link, without changing anything (a GET may be a
+        mail scanner): 'active', 'paid', 'expired' or 'gone' (unknown, revoked, or nothing
+        left to pay)."""
+        if not self or self.state == const.STATE_REVOKED:
+            return "gone"
+        self.ensure_one()
+        document = self._paylink_document()
+        if self.state == const.STATE_PAID:
+            return "paid"
+        if self.move_id and self.move_id.payment_state in ("paid", "in_payment"):
+            return "paid"
+        if self.state == const.STATE_EXPIRED or self._paylink_is_past_expiry():
+            return "expired"
+        if document._paylink_unpayable_reason():
+            return "gone"
+        return "active"
+
+    def _paylink_start_checkout(self):
+        """Start paying: register the customer's first deliberate action, then open a checkout
+        for the amount due now, read from the database. Return the URL to redirect to.
+
+        :raise UserError: the link expired, or the checkout could not be opened.
+        """
+        self.ensure_one()
+        if not self._paylink_register_open():
+            raise UserError(_("This payment link has expired."))
+        document = self._paylink_document()
+        reason = document._paylink_unpayable_reason()
+        if reason:
+            raise UserError(reason)
+        amount = document._paylink_amount_due()
+        now = fields.Datetime.now()
+        reusable = self.transaction_ids.filtered(
+            lambda tx: tx.state == "draft"
+            and tx.komet_checkout_url
+            and tx.currency_id.compare_amounts(tx.amount, amount) == 0
+            and tx.komet_checkout_expires_at
+            and tx.komet_checkout_expires_at > now + timedelta(minutes=5)
+        )[:1]
+        if reusable:
+            return reusable.komet_checkout_url
+        expires_at = utils.checkout_expiry(
+            utils.to_timestamp(now), utils.to_timestamp(self.expires_at)
+        )
+        if expires_at is None:
+            raise UserError(
+                _("This payment link expires in less than 30 minutes: ask for a new one.")
+            )
+        # Stripe unreachable: forget the transaction, keep the customer's first open.
+        with self.env.cr.savepoint():
+            transaction = self._paylink_create_transaction(amount)
+            return transaction._paylink_open_checkout_session(self, expires_at)
+
+    def _paylink_create_transaction(self, amount):
+        self.ensure_one()
+        provider = self.env["payment.provider"]._paylink_provider_for(self.company_id)
+        payment_method = self.env.ref("komet_paylink.payment_method_komet_checkout")
+        document_values = (
+            {"invoice_ids": [Command.set(self.move_id.ids)]}
+            if self.move_id
+            else {"sale_order_ids": [Command.set(self.sale_order_id.ids)]}
+        )
+        reference = self.env["payment.transaction"]._compute_reference(
+            provider.code, **document_values
+        )
+        return self.env["payment.transaction"].create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": payment_method.id,
+                "reference": reference,
+                "amount": amount,
+                "currency_id": self.currency_id.id,
+                "partner_id": self.partner_id.id,
+                "operation": "online_redirect",
+                "komet_paylink_id": self.id,
+                **document_values,
+            }
+        )
+
+    def _paylink_request_renewal(self):
+        """Send a fresh link to the document's address on file, at the customer's request.
+
+        :return: the masked address the link went to.
+        :raise UserError: the link is not expired, or a link was renewed too recently.
+        """
+        self.ensure_one()
+        if self._paylink_page_state() != "expired":
+            raise UserError(_("This payment link cannot be renewed."))
+        document = self._paylink_document()
+        since = fields.Datetime.now() - timedelta(minutes=const.RENEWAL_COOLDOWN_MINUTES)
+        domain = [
+            ("renewed_from_id", "!=", False),
+            ("sent_at", ">", since),
+            ("move_id", "=", self.move_id.id),
+            ("sale_order_id", "=", self.sale_order_id.id),
+        ]
+        if self.search_count(domain, limit=1):
+            raise PaylinkRateLimited(
+                _("A new link was sent a few minutes ago. Please check your mailbox.")
+            )
+        if not self.partner_id.email:
+            raise UserError(_("We have no email address on file; please contact us."))
+        if self.state == const.STATE_OPENED:
+            self._paylink_mark_expired()
+        field = "move_id" if self.move_id else "sale_order_id"
+        new_link = self.create({field: document.id, "renewed_from_id": self.id})
+        new_link._paylink_send_email()
+        salesperson = new_link.user_id
+        document.message_post(
+            body=_(
+                "The customer asked for a new payment link; it was sent to %(email)s.",
+                email=self.partner_id.email,
+            ),
+            partner_ids=salesperson.partner_id.ids,
+            subtype_xmlid="mail.mt_note",
+        )
+        return utils.mask_email(self.partner_id.email)
+
+    def _paylink_send_email(self):
+        """Email the link to the customer; only right after `create`, while its URL is known."""
+        template = self.env.ref("komet_paylink.mail_template_paylink")
+        for link in self:
+            template.with_context(
+                paylink_url=link.url, paylink_lifetime_hours=link._paylink_lifetime_hours()
+            ).send_mail(link.id)
+
+    def _paylink_return_outcome(self, cancelled):
+        """What the page after Checkout says: 'paid', 'processing' or 'cancelled'. It reads
+        the state the webhooks left; it never books anything itself."""
+        if not self:
+            return "processing"
+        self.ensure_one()
+        if self._paylink_page_state() == "paid":
+            return "paid"
+        if cancelled:
+            return "cancelled"
+        if self.transaction_ids.filtered(lambda tx: tx.state == "error"):
+            return "failed"
+        return "processing"
+
+    def _paylink_document_pdf(self):
+        """The document's PDF, for the customer to download from the page."""
+        self.ensure_one()
+        if self.move_id:
+            report, document = "account.account_invoices", self.move_id
+        else:
+            report, document = "sale.action_report_saleorder", self.sale_order_id
+        pdf = self.env["ir.actions.report"].sudo()._render_qweb_pdf(report, document.ids)[0]
+        filename = f"{document.name.replace('/', '_')}.pdf"
+        return pdf, filename

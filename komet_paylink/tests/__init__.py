@@ -1,4 +1,5 @@
 from . import test_link_lifecycle
+from . import test_pay_page
 from . import test_roles
 from . import test_roles_rpc
 from . import test_settings

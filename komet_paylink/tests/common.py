@@ -1,3 +1,5 @@
+import re
+
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -62,3 +64,39 @@ class PaylinkCommon(AccountTestInvoicingCommon):
 
     def _paylink_chatter_bodies(self, document):
         return document.message_ids.mapped("body")
+
+
+class PaylinkHttpCommon(PaylinkCommon):
+    """Helpers to walk the public pages as a customer would, with their session and CSRF."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].sudo().set_param("komet_paylink.demo_mode", "False")
+
+    def _send_link(self, document=None):
+        document = document or self.invoice
+        field = "move_id" if document._name == "account.move" else "sale_order_id"
+        link = self.Paylink.with_user(self.role_users["cashier"]).create({field: document.id})
+        return link, link.url.rsplit("/", 1)[1]
+
+    def _csrf_token(self, html):
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        self.assertTrue(match, "the page has a CSRF-protected form")
+        return match.group(1)
+
+    def _post_form(self, url, page, **data):
+        """Submit the page's form as a browser would: the CSRF token comes from the page."""
+        return self.url_open(
+            url, data={"csrf_token": self._csrf_token(page.text), **data}, allow_redirects=False
+        )
+
+    def _set_demo_mode(self, enabled):
+        self.env["ir.config_parameter"].sudo().set_param(
+            "komet_paylink.demo_mode", "True" if enabled else "False"
+        )
+
+    def assertPayHeaders(self, response):
+        self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
+        self.assertEqual(response.headers.get("X-Robots-Tag"), "noindex")
+        self.assertEqual(response.headers.get("Cache-Control"), "no-store")

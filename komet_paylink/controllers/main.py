@@ -1,0 +1,211 @@
+import logging
+
+from odoo import _, http
+from odoo.exceptions import UserError, ValidationError
+from odoo.http import request
+
+from .. import const
+from ..models.komet_paylink import PaylinkRateLimited
+from ..models.komet_paylink_event import PaylinkRetryLater
+
+_logger = logging.getLogger(__name__)
+
+
+class PaylinkController(http.Controller):
+    _pay_route = const.PAY_ROUTE_PREFIX
+    _return_route = const.RETURN_ROUTE
+    _demo_route = const.DEMO_CHECKOUT_ROUTE
+    _webhook_route = const.WEBHOOK_ROUTE
+    _session_key = "komet_paylink_checkout_link_id"
+
+    # === PAYMENT PAGE === #
+
+    @http.route(
+        f"{_pay_route}/<string:token>",
+        type="http", auth="public", methods=["GET", "HEAD"], website=True, sitemap=False,
+    )
+    def pay_page(self, token, **kwargs):
+        """Show the link; a GET or HEAD changes nothing, as mail scanners fetch every link."""
+        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        return self._render_link_page(link_sudo, token)
+
+    @http.route(
+        f"{_pay_route}/<string:token>/checkout",
+        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+    )
+    def pay_checkout(self, token, **kwargs):
+        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        if link_sudo._paylink_page_state() != "active":
+            return self._render_link_page(link_sudo, token)
+        try:
+            checkout_url = link_sudo._paylink_start_checkout()
+        except ValidationError as error:
+            return self._render_link_page(link_sudo, token, error=str(error), status=503)
+        except UserError as error:
+            return self._render_link_page(link_sudo, token, error=str(error))
+        request.session[self._session_key] = link_sudo.id
+        return request.redirect(checkout_url, code=303, local=False)
+
+    @http.route(
+        f"{_pay_route}/<string:token>/renew",
+        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+    )
+    def pay_renew(self, token, **kwargs):
+        """Email a fresh link to the address on file, never to one typed on the page."""
+        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        if link_sudo._paylink_page_state() != "expired":
+            return self._render_link_page(link_sudo, token)
+        try:
+            masked_email = link_sudo._paylink_request_renewal()
+        except PaylinkRateLimited as error:
+            return self._render_link_page(link_sudo, token, error=str(error), status=429)
+        except UserError as error:
+            return self._render_link_page(link_sudo, token, error=str(error))
+        return self._render_link_page(
+            link_sudo, token, status=200, renewed_to=masked_email
+        )
+
+    @http.route(
+        f"{_pay_route}/<string:token>/pdf",
+        type="http", auth="public", methods=["GET"], sitemap=False,
+    )
+    def pay_pdf(self, token, **kwargs):
+        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        if link_sudo._paylink_page_state() == "gone":
+            return self._render_not_found()
+        pdf, filename = link_sudo._paylink_document_pdf()
+        return request.make_response(
+            pdf,
+            headers=[
+                ("Content-Type", "application/pdf"),
+                ("Content-Length", str(len(pdf))),
+                ("Content-Disposition", http.content_disposition(filename).replace("attachment", "inline", 1)),
+            ],
+        )
+
+    @http.route(
+        f"{_pay_route}/<path:anything>",
+        type="http", auth="public", methods=["GET", "HEAD", "POST"], csrf=False, sitemap=False,
+    )
+    def pay_unknown(self, anything, **kwargs):
+        """Answer every other path under /pay/ exactly as an unknown token."""
+        return self._render_not_found()
+
+    # === BACK FROM CHECKOUT === #
+
+    @http.route(
+        _return_route, type="http", auth="public", methods=["GET"], website=True, sitemap=False
+    )
+    def pay_return(self, cancelled=None, **kwargs):
+        """Say how the checkout went; never book anything: only verified webhooks do."""
+        link_sudo = self._checkout_link_from_session()
+        outcome = link_sudo._paylink_return_outcome(cancelled=bool(cancelled))
+        return self._render("komet_paylink.pay_return", link_sudo, outcome=outcome)
+
+    @http.route(
+        f"{_return_route}/retry",
+        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+    )
+    def pay_retry(self, **kwargs):
+        link_sudo = self._checkout_link_from_session()
+        if link_sudo._paylink_page_state() != "active":
+            return self._render("komet_paylink.pay_return", link_sudo, outcome="closed")
+        try:
+            checkout_url = link_sudo._paylink_start_checkout()
+        except UserError as error:
+            return self._render(
+                "komet_paylink.pay_return", link_sudo, outcome="cancelled", error=str(error)
+            )
+        return request.redirect(checkout_url, code=303, local=False)
+
+    # === DEMO CHECKOUT === #
+
+    @http.route(
+        f"{_demo_route}/<string:session_id>",
+        type="http", auth="public", methods=["GET"], website=True, sitemap=False,
+    )
+    def demo_checkout(self, session_id, **kwargs):
+        transaction_sudo = request.env["payment.transaction"]._paylink_demo_find(session_id)
+        if not transaction_sudo:
+            return self._render_not_found()
+        return self._render(
+            "komet_paylink.demo_checkout",
+            transaction_sudo.komet_paylink_id,
+            transaction=transaction_sudo,
+            session_id=session_id,
+        )
+
+    @http.route(
+        f"{_demo_route}/<string:session_id>/<string:choice>",
+        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+    )
+    def demo_checkout_choose(self, session_id, choice, **kwargs):
+        """The simulated Stripe page: 'pay' books through the webhook's own code path."""
+        transaction_sudo = request.env["payment.transaction"]._paylink_demo_find(session_id)
+        if not transaction_sudo or choice not in ("pay", "cancel"):
+            return self._render_not_found()
+        if choice == "pay":
+            transaction_sudo._paylink_demo_pay()
+            return request.redirect(f"{self._return_route}?session_id={session_id}", code=303)
+        return request.redirect(f"{self._return_route}?cancelled=1", code=303)
+
+    # === STRIPE WEBHOOK === #
+
+    @http.route(
+        _webhook_route,
+        type="http", auth="public", methods=["POST"], csrf=False, save_session=False,
+    )
+    def stripe_webhook(self):
+        payload = request.httprequest.get_data()
+        signature = request.httprequest.headers.get("Stripe-Signature")
+        try:
+            outcome = request.env["komet.paylink.event"]._paylink_receive(payload, signature)
+        except ValidationError as error:
+            request.env.cr.rollback()
+            return request.make_json_response({"error": str(error)}, status=400)
+        except PaylinkRetryLater:
+            request.env.cr.rollback()
+            return request.make_json_response({"error": "retry later"}, status=503)
+        return request.make_json_response({"outcome": outcome})
+
+    # === TOOLS === #
+
+    def _checkout_link_from_session(self):
+        """The link this browser last went to pay: the session was set after a token check."""
+        link_id = request.session.get(self._session_key)
+        return request.env["komet.paylink"].sudo().browse(link_id or []).exists()
+
+    def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
+        state = link_sudo._paylink_page_state()
+        if state == "gone":
+            return self._render_not_found()
+        if status is None:
+            status = 410 if state == "expired" else 200
+        return self._render(
+            "komet_paylink.pay_page",
+            link_sudo,
+            status=status,
+            state=state,
+            token=token,
+            error=error,
+            renewed_to=renewed_to,
+        )
+
+    def _render(self, template, link_sudo, status=200, **values):
+        lang = link_sudo.partner_id.lang
+        if lang and lang in dict(request.env["res.lang"].get_installed()):
+            request.update_context(lang=lang)
+        values.update(
+            link=link_sudo,
+            document=link_sudo and link_sudo._paylink_document(),
+            res_company=link_sudo.company_id or request.env.company,
+            pay_route=self._pay_route,
+            return_route=self._return_route,
+            demo_route=self._demo_route,
+            no_header=True,
+        )
+        return request.render(template, values, status=status)
+
+    def _render_not_found(self):
+        """One body for unknown, malformed and revoked tokens alike: nothing that varies."""
+        return request.render("komet_paylink.pay_not_found", {}, status=404)

@@ -1,0 +1,106 @@
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from .. import const, utils
+
+_logger = logging.getLogger(__name__)
+
+
+class PaylinkRetryLater(Exception):
+    """A webhook event that cannot be processed yet: answer 5xx so that Stripe retries."""
+
+
+class KometPaylinkEvent(models.Model):
+    _name = "komet.paylink.event"
+    _description = "Stripe Webhook Event"
+    _order = "id desc"
+
+    _sql_constraints = [
+        ("stripe_event_id_unique", "UNIQUE(stripe_event_id)", "A Stripe event is stored once."),
+    ]
+
+    stripe_event_id = fields.Char(string="Stripe Event", required=True, readonly=True)
+    event_type = fields.Char(string="Type", required=True, readonly=True)
+    livemode = fields.Boolean(string="Live", readonly=True)
+    company_id = fields.Many2one(
+        string="Company", comodel_name="res.company", required=True, readonly=True
+    )
+    transaction_id = fields.Many2one(
+        string="Transaction", comodel_name="payment.transaction", readonly=True
+    )
+    outcome = fields.Char(string="Outcome", readonly=True)
+
+    # === BUSINESS METHODS === #
+
+    @api.model
+    def _paylink_receive(self, payload, signature_header):
+        """Handle one webhook delivery: verify, de-duplicate, read the session back, book.
+
+        :return: the outcome, for the response and the event log.
+        :raise ValidationError: bad signature or payload (answer 400).
+        :raise PaylinkRetryLater: Stripe could not be asked yet (answer 503).
+        """
+        event, company = self.env["res.company"]._paylink_verify_webhook(payload, signature_header)
+        event_type = event.get("type")
+        if event_type not in const.HANDLED_EVENT_TYPES:
+            return "ignored"
+        session_id = ((event.get("data") or {}).get("object") or {}).get("id")
+        if not isinstance(session_id, str) or not event.get("id"):
+            raise ValidationError(self.env._("Malformed Stripe event."))
+        test_mode = utils.is_test_mode_key(company.komet_paylink_stripe_secret_key or "")
+        if bool(event.get("livemode")) == test_mode:
+            _logger.warning("Stripe event %s ignored: its mode is not the key's.", event["id"])
+            return "ignored"
+        event_record = self._paylink_store(event, company)
+        if not event_record:
+            return "duplicate"
+        transaction = self.env["payment.transaction"].search(
+            [
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("provider_reference", "=", session_id),
+                ("company_id", "=", company.id),
+            ],
+            limit=1,
+        )
+        if not transaction:
+            event_record.outcome = "unknown reference"
+            return "ignored"
+        try:
+            session = company._paylink_stripe_request(
+                "retrieve_checkout_session", session_id=session_id
+            )
+        except ValidationError as error:
+            raise PaylinkRetryLater(str(error)) from error
+        outcome = transaction._paylink_apply_checkout_session(session, event_type)
+        event_record.write({"transaction_id": transaction.id, "outcome": outcome})
+        return outcome
+
+    @api.model
+    def _paylink_store(self, event, company):
+        """Store the event once; return it, or nothing when it was stored already.
+
+        A concurrent delivery of the same event waits here for the first one's transaction,
+        then finds it stored.
+        """
+        self.env.cr.execute(
+            """
+            INSERT INTO komet_paylink_event
+                (stripe_event_id, event_type, livemode, company_id,
+                 create_uid, create_date, write_uid, write_date)
+            VALUES (%s, %s, %s, %s, %s, now() at time zone 'UTC', %s, now() at time zone 'UTC')
+            ON CONFLICT (stripe_event_id) DO NOTHING
+            RETURNING id
+            """,
+            [
+                event["id"],
+                event["type"],
+                bool(event.get("livemode")),
+                company.id,
+                self.env.uid,
+                self.env.uid,
+            ],
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
