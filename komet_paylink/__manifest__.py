@@ -29,6 +29,11 @@
     "demo": [
         "demo/komet_paylink_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "komet_paylink/static/tests/tours/**/*",
+        ],
+    },
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",
     "installable": True,

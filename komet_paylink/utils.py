@@ -120,9 +120,11 @@ def generate_demo_session_id():
 
 
 def idempotency_key(dbname, reference):
-    """Stripe's idempotency key for a transaction: stable across retries, unique per database
-    and transaction, and telling nothing of either."""
-    digest = hashlib.sha256(f"{dbname}:{reference}".encode()).hexdigest()
+    """A Stripe idempotency key for one attempt at opening a transaction's checkout: the SDK's
+    network retries reuse it, so Stripe opens one session. Each attempt gets a fresh key, as
+    Stripe replays a failed answer to a key it has seen. It tells nothing of the database or
+    the transaction."""
+    digest = hashlib.sha256(f"{dbname}:{reference}:{secrets.token_hex(16)}".encode()).hexdigest()
     return f"komet_paylink_{digest[:40]}"
 
 

@@ -43,6 +43,8 @@ class KometPaylinkEvent(models.Model):
         :raise PaylinkRetryLater: Stripe could not be asked yet (answer 503).
         """
         event, company = self.env["res.company"]._paylink_verify_webhook(payload, signature_header)
+        # Signed by Stripe: from here on the event may be looked up and acted upon.
+        events_sudo = self.sudo()
         event_type = event.get("type")
         if event_type not in const.HANDLED_EVENT_TYPES:
             return "ignored"
@@ -53,10 +55,10 @@ class KometPaylinkEvent(models.Model):
         if bool(event.get("livemode")) == test_mode:
             _logger.warning("Stripe event %s ignored: its mode is not the key's.", event["id"])
             return "ignored"
-        event_record = self._paylink_store(event, company)
+        event_record = events_sudo._paylink_store(event, company)
         if not event_record:
             return "duplicate"
-        transaction = self.env["payment.transaction"].search(
+        transaction = events_sudo.env["payment.transaction"].search(
             [
                 ("provider_code", "=", const.PROVIDER_CODE),
                 ("provider_reference", "=", session_id),

@@ -4,6 +4,8 @@ from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+from .stripe_fake import FakeStripeServer, event_payload, sign_payload
+
 ROLES = ("admin", "cashier", "sales", "sales_allocations", "sales_manager")
 
 # The Odoo groups a member of each role works with, besides the role itself.
@@ -100,3 +102,52 @@ class PaylinkHttpCommon(PaylinkCommon):
         self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
         self.assertEqual(response.headers.get("X-Robots-Tag"), "noindex")
         self.assertEqual(response.headers.get("Cache-Control"), "no-store")
+
+
+class PaylinkStripeCommon(PaylinkHttpCommon):
+    """A fake Stripe API on loopback, selected through `komet_paylink.stripe_api_base`."""
+
+    secret_key = "sk_test_51KometFakeKey0000"
+    webhook_secret = "whsec_komet_test_secret"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stripe = FakeStripeServer()
+        cls.stripe.start()
+        cls.addClassCleanup(cls.stripe.stop)
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "komet_paylink.stripe_api_base", cls.stripe.base_url
+        )
+        cls.company.sudo().write(
+            {
+                "komet_paylink_stripe_secret_key": cls.secret_key,
+                "komet_paylink_stripe_webhook_secret": cls.webhook_secret,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.stripe.reset()
+
+    def _open_checkout(self, document=None):
+        """Send a link, open its page and press Pay; return the link, token and response."""
+        link, token = self._send_link(document)
+        page = self.url_open(f"/pay/{token}")
+        return link, token, self._post_form(f"/pay/{token}/checkout", page)
+
+    def _deliver(self, event, secret=None, timestamp=None, header=None):
+        payload = event_payload(event)
+        if header is None:
+            header = sign_payload(payload, secret or self.webhook_secret, timestamp=timestamp)
+        return self.url_open(
+            "/komet_paylink/webhook/stripe",
+            data=payload,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
+
+    def _pay_session(self, transaction, **changes):
+        """Make Stripe's side of the session paid, as after the customer paid."""
+        values = {"status": "complete", "payment_status": "paid", "payment_intent": "pi_test_1"}
+        self.stripe.set_session(transaction.provider_reference, **(values | changes))
+        return self.stripe.sessions[transaction.provider_reference]
