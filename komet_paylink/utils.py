@@ -1,11 +1,15 @@
 """Pure helpers of komet_paylink: no ORM, safe to unit-test without Odoo."""
 
+import base64
 import hashlib
 import hmac
+import io
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+
+import qrcode
 
 from . import const
 
@@ -144,3 +148,14 @@ def mask_email(email):
     if not sep:
         return ""
     return f"{local[:1]}***@{domain}"
+
+
+def qr_png_data_uri(text):
+    """A QR code of `text` as a PNG data URI, to embed in a report as data, never as a URL
+    that wkhtmltopdf would have to fetch back from the server."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=2)
+    qr.add_data(text)
+    qr.make(fit=True)
+    buffer = io.BytesIO()
+    qr.make_image().save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

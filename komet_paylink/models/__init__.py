@@ -1,4 +1,5 @@
 from . import account_move
+from . import account_move_send
 from . import ir_http
 from . import komet_paylink
 from . import komet_paylink_event

@@ -39,6 +39,11 @@ class AccountMove(models.Model):
         action["context"] = {"create": False}
         return action
 
+    def action_komet_paylink_email_docs(self):
+        """The Email Docs button of the invoice list: Odoo's Send dialog for this invoice."""
+        self.ensure_one()
+        return self.action_send_and_print()
+
     # === BUSINESS METHODS === #
 
     def _paylink_amount_due(self):
@@ -61,6 +66,22 @@ class AccountMove(models.Model):
         if self.currency_id.compare_amounts(self.amount_residual, 0) <= 0:
             return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
         return False
+
+    def _paylink_render_pdf(self, url, report=None):
+        """Render the invoice PDF with the Pay now button and QR code of `url`.
+
+        One invoice per call: Debian's wkhtmltopdf renders one document per call.
+        :return: (filename, PDF bytes)
+        """
+        self.ensure_one()
+        report = report or self.env.ref("account.account_invoices")
+        content = (
+            self.env["ir.actions.report"]
+            .with_company(self.company_id)
+            .with_context(komet_paylink_urls={self.id: url})
+            ._render_qweb_pdf(report.report_name, self.ids)[0]
+        )
+        return self._get_invoice_report_filename(), content
 
     # === OVERRIDES === #
 

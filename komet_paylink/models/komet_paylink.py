@@ -254,6 +254,10 @@ class KometPaylink(models.Model):
         self._paylink_document().sudo()._message_log(body=body)
 
     @api.model
+    def _paylink_qr_data_uri(self, url):
+        return utils.qr_png_data_uri(url)
+
+    @api.model
     def _paylink_lifetime_hours(self):
         param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_LIFETIME_HOURS)
         return utils.parse_lifetime_hours(param)
@@ -265,6 +269,30 @@ class KometPaylink(models.Model):
         if vals.get("move_id"):
             return self.env["account.move"].browse(vals["move_id"]).exists()
         return self.env["sale.order"].browse(vals["sale_order_id"]).exists()
+
+    @api.model
+    def _paylink_user_may_send(self, companies):
+        """Whether the current user's role may send links for all of `companies`."""
+        try:
+            self.check_access("create")
+            self._paylink_check_sender_rights(companies)
+        except AccessError:
+            return False
+        return True
+
+    @api.model
+    def _paylink_email_button(self, url, amount, currency, label=None):
+        """The Pay now button of an email body."""
+        return self.env["ir.qweb"]._render(
+            "komet_paylink.email_pay_now_button",
+            {
+                "url": url,
+                "amount": amount,
+                "currency": currency,
+                "label": label,
+                "lifetime_hours": self._paylink_lifetime_hours(),
+            },
+        )
 
     @api.model
     def _paylink_check_sender_rights(self, companies):

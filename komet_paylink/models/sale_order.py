@@ -54,3 +54,9 @@ class SaleOrder(models.Model):
         if self.currency_id.compare_amounts(self._paylink_amount_due(), 0) <= 0:
             return _("Order %(name)s has nothing left to pay.", name=self.display_name)
         return False
+
+    def _paylink_invoices_to_pay(self):
+        """The posted customer invoices of the orders that still have an amount due."""
+        return self.invoice_ids.filtered(
+            lambda move: move.move_type == "out_invoice" and not move._paylink_unpayable_reason()
+        )

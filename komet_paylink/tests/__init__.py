@@ -2,6 +2,7 @@ from . import test_link_lifecycle
 from . import test_pay_page
 from . import test_roles
 from . import test_roles_rpc
+from . import test_sending
 from . import test_settings
 from . import test_stripe_checkout
 from . import test_tour

@@ -1,0 +1,52 @@
+from odoo import _, api, fields, models
+
+
+class AccountMoveSendWizard(models.TransientModel):
+    _inherit = "account.move.send.wizard"
+
+    komet_paylink_include = fields.Boolean(
+        string="Payment Link",
+        help="Put a Pay now button and a QR code in the email and its PDF.",
+        compute="_compute_komet_paylink_include",
+        store=True,
+        readonly=False,
+    )
+    komet_paylink_can_send = fields.Boolean(compute="_compute_komet_paylink_can_send")
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("move_id")
+    def _compute_komet_paylink_include(self):
+        for wizard in self:
+            wizard.komet_paylink_include = self._paylink_default_include(wizard.move_id)
+
+    @api.depends("move_id")
+    def _compute_komet_paylink_can_send(self):
+        for wizard in self:
+            wizard.komet_paylink_can_send = self.env["komet.paylink"]._paylink_user_may_send(
+                wizard.company_id
+            )
+
+    @api.depends("komet_paylink_include")
+    def _compute_alerts(self):
+        """Override of `account` to say why a document gets no link instead of sending a
+        dead button."""
+        super()._compute_alerts()
+        for wizard in self.filtered("komet_paylink_include"):
+            reason = wizard.move_id._paylink_unpayable_reason()
+            if reason:
+                wizard.alerts = {
+                    **(wizard.alerts or {}),
+                    "komet_paylink_nothing_to_pay": {
+                        "level": "danger",
+                        "message": _("No payment link can be sent: %(reason)s", reason=reason),
+                    },
+                }
+
+    # === BUSINESS METHODS === #
+
+    def _get_sending_settings(self):
+        """Override of `account` to pass the Payment Link choice on to the sending."""
+        settings = super()._get_sending_settings()
+        settings["komet_paylink_include"] = self.komet_paylink_include
+        return settings
