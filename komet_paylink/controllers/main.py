@@ -203,6 +203,7 @@ class PaylinkController(http.Controller):
             return_route=self._return_route,
             demo_route=self._demo_route,
             no_header=True,
+            html_data={"lang": (request.env.lang or "en_US").replace("_", "-")},
         )
         return request.render(template, values, status=status)
 

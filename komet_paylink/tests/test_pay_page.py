@@ -206,3 +206,12 @@ class TestPayPage(PaylinkHttpCommon, HttpCase):
             second = self._post_form(f"/pay/{token}/renew", page)
         self.assertEqual(second.status_code, 429)
         self.assertEqual(self.Paylink.sudo().search_count([("renewed_from_id", "=", link.id)]), 1)
+
+    def test_page_speaks_the_customers_language(self):
+        """Test that the page is rendered in the customer's language."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.customer.lang = "fr_FR"
+        __, token = self._send_link()
+        response = self.url_open(f"/pay/{token}")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn('lang="fr-FR"', response.text)

@@ -1,5 +1,6 @@
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
+from odoo.tools import mute_logger
 
 from .common import ROLES, PaylinkCommon
 
@@ -22,6 +23,7 @@ class TestRolesRpc(PaylinkCommon, HttpCase):
                 self._call_kw("komet.paylink", "action_revoke", [[link_id]])
                 self.assertEqual(self.Paylink.browse(link_id).state, "revoked")
 
+    @mute_logger("odoo.http")
     def test_plain_user_is_refused_through_rpc(self):
         """Test that a plain internal user gets an access error through JSON-RPC."""
         link = self.Paylink.with_user(self.role_users["cashier"]).create(
@@ -39,6 +41,7 @@ class TestRolesRpc(PaylinkCommon, HttpCase):
         self.assertEqual(link.state, "sent")
         self.assertEqual(self.Paylink.search_count([("move_id", "=", self.invoice.id)]), 1)
 
+    @mute_logger("odoo.http")
     def test_portal_and_public_are_refused_through_rpc(self):
         """Test that portal and anonymous visitors cannot create links through JSON-RPC."""
         self.authenticate("test_portal", "test_portal")

@@ -293,3 +293,63 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
         invoice = self.order._create_invoices()
         invoice.action_post()
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+
+
+@tagged("post_install", "-at_install")
+class TestSendingEntryPoints(PaylinkHttpCommon, HttpCase):
+    def test_email_docs_opens_the_send_dialog_with_the_box(self):
+        """Test that the invoice list's Email Docs button opens the Send dialog with the box."""
+        list_view = self.env.ref("account.view_out_invoice_tree")
+        arch = self.env["account.move"].get_view(list_view.id, "list")["arch"]
+        self.assertIn('name="action_komet_paylink_email_docs"', arch)
+        self.assertIn("Email Docs", arch)
+        action = self.invoice.with_user(self.role_users["cashier"]).action_komet_paylink_email_docs()
+        self.assertEqual(action["res_model"], "account.move.send.wizard")
+        wizard = (
+            self.env[action["res_model"]]
+            .with_user(self.role_users["cashier"])
+            .with_context(**action["context"])
+            .create({})
+        )
+        self.assertEqual(wizard.move_id, self.invoice)
+        self.assertTrue(wizard.komet_paylink_can_send)
+        form = self.env["account.move.send.wizard"].get_view(view_type="form")["arch"]
+        self.assertIn('name="komet_paylink_include"', form)
+
+    def test_sale_order_list_has_email_docs(self):
+        """Test that the sale order list has the Email Docs button too."""
+        arch = self.env["sale.order"].get_view(self.env.ref("sale.view_order_tree").id, "list")["arch"]
+        self.assertIn("Email Docs", arch)
+
+    def test_batch_and_order_entry_points_refuse_users_outside_the_roles(self):
+        """Test that the batch dialog and the order's email refuse a user outside the roles."""
+        batch = (
+            self.env["account.move.send.batch.wizard"]
+            .with_user(self.plain_user)
+            .with_context(active_model="account.move", active_ids=self.invoice.ids)
+            .create({"komet_paylink_include": True})
+        )
+        self.assertFalse(batch.komet_paylink_can_send)
+        with self.assertRaises(AccessError):
+            batch.action_send_and_print(force_synchronous=True)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "order_line": [Command.create({"product_id": self.product_a.id})],
+            }
+        )
+        order.action_confirm()
+        salesman = self._paylink_new_user(
+            "test_salesman_no_role", "base.group_user,sales_team.group_sale_salesman_all_leads"
+        )
+        action = order.with_user(salesman).action_quotation_send()
+        composer = (
+            self.env["mail.compose.message"]
+            .with_user(salesman)
+            .with_context(**action["context"], mail_notify_force_send=False)
+            .create({"komet_paylink_include": True})
+        )
+        self.assertFalse(composer.komet_paylink_can_send)
+        with self.assertRaises(AccessError):
+            composer.action_send_mail()
+        self.assertFalse(self.Paylink.sudo().search([("sale_order_id", "=", order.id)]))

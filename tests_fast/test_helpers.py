@@ -1,0 +1,140 @@
+"""Unit tests of komet_paylink's pure helpers (const.py, utils.py): no Odoo needed."""
+
+import base64
+import importlib.util
+import io
+import sys
+import types
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ADDON = Path(__file__).resolve().parent.parent / "komet_paylink"
+
+
+def _load_pure_modules():
+    """Import const.py and utils.py as a package of their own, without the addon's
+    __init__.py (which needs Odoo)."""
+    package = types.ModuleType("komet_paylink_pure")
+    package.__path__ = [str(ADDON)]
+    sys.modules["komet_paylink_pure"] = package
+    modules = {}
+    for name in ("const", "utils"):
+        spec = importlib.util.spec_from_file_location(
+            f"komet_paylink_pure.{name}", ADDON / f"{name}.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules["const"], modules["utils"]
+
+
+const, utils = _load_pure_modules()
+
+
+def test_tokens_are_random_well_formed_and_long_enough():
+    tokens = {utils.generate_token() for __ in range(200)}
+    assert len(tokens) == 200
+    for token in tokens:
+        assert utils.is_well_formed_token(token)
+        assert len(base64.urlsafe_b64decode(token + "=")) * 8 >= 128
+
+
+@pytest.mark.parametrize(
+    "token", ["", "short", "A" * 42, "A" * 44, "A" * 42 + "!", None, 12, "A" * 42 + "/"]
+)
+def test_malformed_tokens_are_refused_before_any_lookup(token):
+    assert not utils.is_well_formed_token(token)
+    assert not utils.token_matches(token, utils.hash_token("A" * 43))
+
+
+def test_only_the_hash_matches_its_token():
+    token = utils.generate_token()
+    stored = utils.hash_token(token)
+    assert token not in stored
+    assert utils.token_matches(token, stored)
+    assert not utils.token_matches(utils.generate_token(), stored)
+    assert not utils.token_matches(token, "")
+
+
+def test_expiry_and_lifetime_parsing():
+    opened = datetime(2026, 3, 1, 10, 0)
+    assert utils.compute_expiry(opened, 24) == opened + timedelta(hours=24)
+    assert utils.parse_lifetime_hours("48") == 48
+    for bad in ("", "abc", "-3", "0", None, "1.5"):
+        assert utils.parse_lifetime_hours(bad) == const.DEFAULT_LIFETIME_HOURS
+
+
+def test_pay_tokens_are_masked_in_log_lines():
+    token = utils.generate_token()
+    line = f'127.0.0.1 - - "GET /pay/{token}/checkout?x=1 HTTP/1.1" 303 -'
+    masked = utils.mask_pay_tokens(line)
+    assert token not in masked
+    assert "/pay/***/checkout?x=1" in masked
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        (1150.0, "EUR", 115000),
+        (0.1 + 0.2, "USD", 30),
+        (19.99, "usd", 1999),
+        (1150, "JPY", 1150),
+        (1150.4, "KRW", 1150),
+        (12.345, "KWD", 12350),
+        (12.344, "BHD", 12340),
+        (5, "ISK", 500),
+    ],
+)
+def test_stripe_minor_units(amount, currency, minor):
+    assert utils.to_stripe_minor_units(amount, currency) == minor
+
+
+def test_minor_units_round_trip():
+    assert utils.from_stripe_minor_units(115000, "EUR") == 1150.0
+    assert utils.from_stripe_minor_units(1150, "JPY") == 1150.0
+    assert utils.from_stripe_minor_units(12350, "KWD") == 12.35
+
+
+def test_checkout_never_outlives_the_link():
+    now = 1_800_000_000
+    assert utils.checkout_expiry(now, now + 3 * 3600) == now + 3 * 3600
+    assert utils.checkout_expiry(now, now + 48 * 3600) == now + 24 * 3600
+    assert utils.checkout_expiry(now, None) == now + 24 * 3600
+    assert utils.checkout_expiry(now, now + 29 * 60) is None
+
+
+def test_idempotency_keys_are_fresh_per_attempt_and_opaque():
+    first = utils.idempotency_key("db", "INV/2026/0001")
+    second = utils.idempotency_key("db", "INV/2026/0001")
+    assert first != second
+    assert "INV" not in first and "db" not in first.removeprefix("komet_paylink_")
+
+
+def test_secret_hints_and_key_modes():
+    assert utils.secret_hint("sk_test_abcdef1234") == "sk_test_…1234"
+    assert utils.secret_hint("whsec_abcd9876") == "whsec_…9876"
+    assert utils.secret_hint("") == ""
+    assert utils.is_stripe_secret_key("sk_live_x")
+    assert not utils.is_stripe_secret_key("pk_live_x")
+    assert utils.is_test_mode_key("sk_test_x")
+    assert not utils.is_test_mode_key("sk_live_x")
+
+
+def test_masked_email():
+    assert utils.mask_email("customer@example.com") == "c***@example.com"
+    assert utils.mask_email("") == ""
+
+
+def test_qr_code_is_an_embedded_png_that_decodes_to_the_url():
+    url = "https://erp.example.com/pay/" + utils.generate_token()
+    data_uri = utils.qr_png_data_uri(url)
+    assert data_uri.startswith("data:image/png;base64,")
+    png = base64.b64decode(data_uri.split(",", 1)[1])
+    assert png.startswith(b"\x89PNG")
+    pyzbar = pytest.importorskip("pyzbar.pyzbar", reason="pyzbar decodes the QR code")
+    image_module = pytest.importorskip("PIL.Image")
+    decoded = pyzbar.decode(image_module.open(io.BytesIO(png)))
+    assert [symbol.data.decode() for symbol in decoded] == [url]
