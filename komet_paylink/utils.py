@@ -13,7 +13,7 @@ import qrcode
 
 from . import const
 
-_PAY_PATH_TOKEN = re.compile(r"(%s/)[^/?#\s\"]+" % re.escape(const.PAY_ROUTE_PREFIX))
+_PAY_PATH_TOKEN = re.compile(rf"({re.escape(const.PAY_ROUTE_PREFIX)}/)[^/?#\s\"]+")
 
 
 def generate_token():
@@ -67,7 +67,8 @@ def is_stripe_secret_key(key):
 
 
 def is_test_mode_key(key):
-    """A test key accepts only events and sessions with `livemode: false`, a live key the reverse."""
+    """A test key accepts only events and sessions with `livemode: false`; a live key, the
+    reverse."""
     return key.startswith(("sk_test_", "rk_test_"))
 
 

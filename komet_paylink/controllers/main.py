@@ -1,6 +1,6 @@
 import logging
 
-from odoo import _, http
+from odoo import http
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
@@ -22,7 +22,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_pay_route}/<string:token>",
-        type="http", auth="public", methods=["GET", "HEAD"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["GET", "HEAD"],
+        website=True,
+        sitemap=False,
     )
     def pay_page(self, token, **kwargs):
         """Show the link; a GET or HEAD changes nothing, as mail scanners fetch every link."""
@@ -31,7 +35,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_pay_route}/<string:token>/checkout",
-        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
     )
     def pay_checkout(self, token, **kwargs):
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
@@ -48,7 +56,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_pay_route}/<string:token>/renew",
-        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
     )
     def pay_renew(self, token, **kwargs):
         """Email a fresh link to the address on file, never to one typed on the page."""
@@ -61,13 +73,14 @@ class PaylinkController(http.Controller):
             return self._render_link_page(link_sudo, token, error=str(error), status=429)
         except UserError as error:
             return self._render_link_page(link_sudo, token, error=str(error))
-        return self._render_link_page(
-            link_sudo, token, status=200, renewed_to=masked_email
-        )
+        return self._render_link_page(link_sudo, token, status=200, renewed_to=masked_email)
 
     @http.route(
         f"{_pay_route}/<string:token>/pdf",
-        type="http", auth="public", methods=["GET"], sitemap=False,
+        type="http",
+        auth="public",
+        methods=["GET"],
+        sitemap=False,
     )
     def pay_pdf(self, token, **kwargs):
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
@@ -79,13 +92,20 @@ class PaylinkController(http.Controller):
             headers=[
                 ("Content-Type", "application/pdf"),
                 ("Content-Length", str(len(pdf))),
-                ("Content-Disposition", http.content_disposition(filename).replace("attachment", "inline", 1)),
+                (
+                    "Content-Disposition",
+                    http.content_disposition(filename).replace("attachment", "inline", 1),
+                ),
             ],
         )
 
     @http.route(
         f"{_pay_route}/<path:anything>",
-        type="http", auth="public", methods=["GET", "HEAD", "POST"], csrf=False, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["GET", "HEAD", "POST"],
+        csrf=False,
+        sitemap=False,
     )
     def pay_unknown(self, anything, **kwargs):
         """Answer every other path under /pay/ exactly as an unknown token."""
@@ -104,7 +124,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_return_route}/retry",
-        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
     )
     def pay_retry(self, **kwargs):
         link_sudo = self._checkout_link_from_session()
@@ -122,7 +146,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_demo_route}/<string:session_id>",
-        type="http", auth="public", methods=["GET"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["GET"],
+        website=True,
+        sitemap=False,
     )
     def demo_checkout(self, session_id, **kwargs):
         transaction_sudo = request.env["payment.transaction"]._paylink_demo_find(session_id)
@@ -137,7 +165,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         f"{_demo_route}/<string:session_id>/<string:choice>",
-        type="http", auth="public", methods=["POST"], website=True, sitemap=False,
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
     )
     def demo_checkout_choose(self, session_id, choice, **kwargs):
         """The simulated Stripe page: 'pay' books through the webhook's own code path."""
@@ -153,7 +185,11 @@ class PaylinkController(http.Controller):
 
     @http.route(
         _webhook_route,
-        type="http", auth="public", methods=["POST"], csrf=False, save_session=False,
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
     )
     def stripe_webhook(self):
         payload = request.httprequest.get_data()

@@ -1,10 +1,12 @@
-from . import account_move
-from . import account_move_send
-from . import ir_http
-from . import komet_paylink
-from . import komet_paylink_event
-from . import payment_provider
-from . import payment_transaction
-from . import res_company
-from . import res_config_settings
-from . import sale_order
+from . import (
+    account_move,
+    account_move_send,
+    ir_http,
+    komet_paylink,
+    komet_paylink_event,
+    payment_provider,
+    payment_transaction,
+    res_company,
+    res_config_settings,
+    sale_order,
+)

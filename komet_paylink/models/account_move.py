@@ -98,7 +98,9 @@ class AccountMove(models.Model):
         return res
 
     def _paylink_close_links(self):
-        links = self.env["komet.paylink"].sudo().search(
-            [("move_id", "in", self.ids), ("state", "in", ACTIVE_STATES)]
+        links = (
+            self.env["komet.paylink"]
+            .sudo()
+            .search([("move_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
         )
         links._paylink_close(self.env._("The invoice was reset to draft or cancelled."))

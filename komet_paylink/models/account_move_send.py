@@ -52,10 +52,13 @@ class AccountMoveSend(models.AbstractModel):
         The invoice's own PDF, the one Odoo keeps and prints, stays without a link; the copy
         with the Pay now button and QR code goes only into the email.
         """
-        super()._generate_invoice_documents(invoices_data, allow_fallback_pdf=allow_fallback_pdf)
+        res = super()._generate_invoice_documents(
+            invoices_data, allow_fallback_pdf=allow_fallback_pdf
+        )
         for invoice, invoice_data in invoices_data.items():
             if invoice_data.get("komet_paylink_include") and not invoice_data.get("error"):
                 self._paylink_prepare_link(invoice, invoice_data)
+        return res
 
     @api.model
     def _paylink_prepare_link(self, invoice, invoice_data):
@@ -93,7 +96,10 @@ class AccountMoveSend(models.AbstractModel):
     def _hook_if_success(self, moves_data):
         """Override of `account` to mark invoices sent with a link as sent: their own PDF may
         not have been stored this time."""
-        super()._hook_if_success(moves_data)
-        sent_with_link = [move for move, data in moves_data.items() if data.get("komet_paylink_pdf")]
+        res = super()._hook_if_success(moves_data)
+        sent_with_link = [
+            move for move, data in moves_data.items() if data.get("komet_paylink_pdf")
+        ]
         for move in sent_with_link:
             move.is_move_sent = True
+        return res

@@ -36,6 +36,7 @@ class IrHttp(models.AbstractModel):
     def _post_dispatch(cls, response):
         """Override of `base` to keep the payment pages out of caches, search engines and
         Referer headers: their URL is a bearer credential."""
-        super()._post_dispatch(response)
+        res = super()._post_dispatch(response)
         if request.httprequest.path.startswith(f"{const.PAY_ROUTE_PREFIX}/"):
             response.headers.update(const.PAY_PAGE_HEADERS)
+        return res

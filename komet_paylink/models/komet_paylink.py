@@ -53,7 +53,6 @@ class KometPaylink(models.Model):
         check_company=True,
     )
     sale_order_id = fields.Many2one(
-        string="Sale Order",
         comodel_name="sale.order",
         ondelete="cascade",
         index="btree_not_null",
@@ -76,7 +75,6 @@ class KometPaylink(models.Model):
         index=True,
     )
     company_id = fields.Many2one(
-        string="Company",
         comodel_name="res.company",
         compute="_compute_document_values",
         store=True,
@@ -84,21 +82,18 @@ class KometPaylink(models.Model):
         index=True,
     )
     currency_id = fields.Many2one(
-        string="Currency",
         comodel_name="res.currency",
         compute="_compute_document_values",
         store=True,
         readonly=True,
     )
     amount = fields.Monetary(
-        string="Amount",
         help="The amount due when the link was sent.",
         currency_field="currency_id",
         readonly=True,
         copy=False,
     )
     token_hash = fields.Char(
-        string="Token Hash",
         readonly=True,
         copy=False,
         groups="base.group_system",
@@ -115,9 +110,7 @@ class KometPaylink(models.Model):
     paid_at = fields.Datetime(string="Paid On", readonly=True, copy=False)
     expired_at = fields.Datetime(string="Expired On", readonly=True, copy=False)
     revoked_at = fields.Datetime(string="Revoked On", readonly=True, copy=False)
-    revoked_by_id = fields.Many2one(
-        string="Revoked By", comodel_name="res.users", readonly=True, copy=False
-    )
+    revoked_by_id = fields.Many2one(comodel_name="res.users", readonly=True, copy=False)
     renewed_from_id = fields.Many2one(
         string="Renews",
         help="The expired link whose customer asked for this one.",
@@ -315,17 +308,14 @@ class KometPaylink(models.Model):
 
     def _paylink_revoke_older_links(self):
         """Keep one live link per document, so that a customer can never pay twice."""
-        older_links = (
-            self.sudo()
-            .search(
-                [
-                    ("id", "not in", self.ids),
-                    ("state", "in", const.ACTIVE_STATES),
-                    "|",
-                    ("move_id", "in", self.move_id.ids),
-                    ("sale_order_id", "in", self.sale_order_id.ids),
-                ]
-            )
+        older_links = self.sudo().search(
+            [
+                ("id", "not in", self.ids),
+                ("state", "in", const.ACTIVE_STATES),
+                "|",
+                ("move_id", "in", self.move_id.ids),
+                ("sale_order_id", "in", self.sale_order_id.ids),
+            ]
         )
         older_links.write(
             {
@@ -445,11 +435,13 @@ class KometPaylink(models.Model):
         amount = document._paylink_amount_due()
         now = fields.Datetime.now()
         reusable = self.transaction_ids.filtered(
-            lambda tx: tx.state == "draft"
-            and tx.komet_checkout_url
-            and tx.currency_id.compare_amounts(tx.amount, amount) == 0
-            and tx.komet_checkout_expires_at
-            and tx.komet_checkout_expires_at > now + timedelta(minutes=5)
+            lambda tx: (
+                tx.state == "draft"
+                and tx.komet_checkout_url
+                and tx.currency_id.compare_amounts(tx.amount, amount) == 0
+                and tx.komet_checkout_expires_at
+                and tx.komet_checkout_expires_at > now + timedelta(minutes=5)
+            )
         )[:1]
         if reusable:
             return reusable.komet_checkout_url

@@ -21,16 +21,12 @@ class KometPaylinkEvent(models.Model):
         ("stripe_event_id_unique", "UNIQUE(stripe_event_id)", "A Stripe event is stored once."),
     ]
 
-    stripe_event_id = fields.Char(string="Stripe Event", required=True, readonly=True)
+    stripe_event_id = fields.Char(required=True, readonly=True)
     event_type = fields.Char(string="Type", required=True, readonly=True)
     livemode = fields.Boolean(string="Live", readonly=True)
-    company_id = fields.Many2one(
-        string="Company", comodel_name="res.company", required=True, readonly=True
-    )
-    transaction_id = fields.Many2one(
-        string="Transaction", comodel_name="payment.transaction", readonly=True
-    )
-    outcome = fields.Char(string="Outcome", readonly=True)
+    company_id = fields.Many2one(comodel_name="res.company", required=True, readonly=True)
+    transaction_id = fields.Many2one(comodel_name="payment.transaction", readonly=True)
+    outcome = fields.Char(readonly=True)
 
     # === BUSINESS METHODS === #
 

@@ -38,7 +38,9 @@ class PaymentTransaction(models.Model):
         transaction, or False when it does."""
         self.ensure_one()
         currency_code = self.currency_id.name
-        test_mode = utils.is_test_mode_key(self.company_id.sudo().komet_paylink_stripe_secret_key or "")
+        test_mode = utils.is_test_mode_key(
+            self.company_id.sudo().komet_paylink_stripe_secret_key or ""
+        )
         if self.provider_id._paylink_is_demo():
             test_mode = True
         checks = (
@@ -47,7 +49,8 @@ class PaymentTransaction(models.Model):
             (bool(session.get("livemode")) != test_mode, "mode"),
             ((session.get("currency") or "").upper() == currency_code, "currency"),
             (
-                session.get("amount_total") == utils.to_stripe_minor_units(self.amount, currency_code),
+                session.get("amount_total")
+                == utils.to_stripe_minor_units(self.amount, currency_code),
                 "amount",
             ),
         )
@@ -68,7 +71,8 @@ class PaymentTransaction(models.Model):
         if mismatch:
             _logger.warning(
                 "Checkout Session of transaction %s does not match it (%s); nothing booked.",
-                self.reference, mismatch,
+                self.reference,
+                mismatch,
             )
             return "rejected"
         status, payment_status = session.get("status"), session.get("payment_status")
@@ -106,7 +110,9 @@ class PaymentTransaction(models.Model):
                     "quantity": 1,
                     "price_data": {
                         "currency": self.currency_id.name.lower(),
-                        "unit_amount": utils.to_stripe_minor_units(self.amount, self.currency_id.name),
+                        "unit_amount": utils.to_stripe_minor_units(
+                            self.amount, self.currency_id.name
+                        ),
                         "product_data": {"name": document.name},
                     },
                 }
@@ -133,7 +139,10 @@ class PaymentTransaction(models.Model):
                 params=params,
                 idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
             )
-        url = session["url"] or f"{link.company_id.get_base_url()}{const.DEMO_CHECKOUT_ROUTE}/{session['id']}"
+        url = (
+            session["url"]
+            or f"{link.company_id.get_base_url()}{const.DEMO_CHECKOUT_ROUTE}/{session['id']}"
+        )
         self.write(
             {
                 "provider_reference": session["id"],

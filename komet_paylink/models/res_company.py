@@ -59,7 +59,9 @@ class ResCompany(models.Model):
             options["base_addresses"] = {"api": api_base.rstrip("/")}
         return stripe.StripeClient(secret_key, **options)
 
-    def _paylink_stripe_request(self, operation, params=None, session_id=None, idempotency_key=None):
+    def _paylink_stripe_request(
+        self, operation, params=None, session_id=None, idempotency_key=None
+    ):
         """Make every call to Stripe: each POST carries an idempotency key, and SDK errors become
         a `ValidationError` that says nothing of the keys.
 
@@ -82,7 +84,10 @@ class ResCompany(models.Model):
         except stripe.StripeError as error:
             _logger.warning(
                 "Stripe %s failed for company %s: %s (HTTP %s)",
-                operation, self.id, type(error).__name__, error.http_status,
+                operation,
+                self.id,
+                type(error).__name__,
+                error.http_status,
             )
             raise ValidationError(
                 _("The payment service could not be reached. Please try again in a moment.")

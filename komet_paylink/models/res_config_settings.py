@@ -55,7 +55,9 @@ class ResConfigSettings(models.TransientModel):
     komet_paylink_sender_group_ids = fields.Many2many(
         related="company_id.komet_paylink_sender_group_ids",
         readonly=False,
-        domain=lambda self: [("id", "in", self.env["res.company"]._paylink_default_sender_groups().ids)],
+        domain=lambda self: [
+            ("id", "in", self.env["res.company"]._paylink_default_sender_groups().ids)
+        ],
     )
 
     # === COMPUTE METHODS === #
@@ -80,8 +82,10 @@ class ResConfigSettings(models.TransientModel):
             key = settings.komet_paylink_stripe_secret_key.strip()
             if not utils.is_stripe_secret_key(key):
                 raise ValidationError(
-                    _("A Stripe secret key starts with sk_test_ or sk_live_ (or rk_ for a "
-                      "restricted key).")
+                    _(
+                        "A Stripe secret key starts with sk_test_ or sk_live_ (or rk_ for a "
+                        "restricted key)."
+                    )
                 )
             settings.company_id.sudo().komet_paylink_stripe_secret_key = key
 

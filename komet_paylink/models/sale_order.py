@@ -24,7 +24,9 @@ class SaleOrder(models.Model):
     def _compute_komet_paylink_count(self):
         counts = dict(
             self.env["komet.paylink"]._read_group(
-                [("sale_order_id", "in", self.ids)], groupby=["sale_order_id"], aggregates=["__count"]
+                [("sale_order_id", "in", self.ids)],
+                groupby=["sale_order_id"],
+                aggregates=["__count"],
             )
         )
         for order in self:

@@ -1,10 +1,12 @@
-from . import test_link_lifecycle
-from . import test_pay_page
-from . import test_roles
-from . import test_roles_rpc
-from . import test_sending
-from . import test_settings
-from . import test_stripe_checkout
-from . import test_tour
-from . import test_visibility
-from . import test_webhook
+from . import (
+    test_link_lifecycle,
+    test_pay_page,
+    test_roles,
+    test_roles_rpc,
+    test_sending,
+    test_settings,
+    test_stripe_checkout,
+    test_tour,
+    test_visibility,
+    test_webhook,
+)

@@ -55,7 +55,10 @@ class TestLinkLifecycle(PaylinkCommon):
         self.assertFalse(link.expires_at)
         self.assertTrue(link.sent_at)
         self.assertTrue(
-            any("sent to Wholesale Customer" in body for body in self._paylink_chatter_bodies(self.invoice))
+            any(
+                "sent to Wholesale Customer" in body
+                for body in self._paylink_chatter_bodies(self.invoice)
+            )
         )
 
     def test_first_open_starts_a_24_hour_clock_that_reopening_does_not_extend(self):
@@ -108,7 +111,9 @@ class TestLinkLifecycle(PaylinkCommon):
         self.assertTrue(link.revoked_at)
         self.assertFalse(link._paylink_register_open())
         self.assertEqual(link.state, "revoked")
-        self.assertTrue(any("revoked" in body for body in self._paylink_chatter_bodies(self.invoice)))
+        self.assertTrue(
+            any("revoked" in body for body in self._paylink_chatter_bodies(self.invoice))
+        )
 
     def test_a_new_link_revokes_the_older_one(self):
         """Test that sending a new link for a document revokes its older live links."""
@@ -131,7 +136,9 @@ class TestLinkLifecycle(PaylinkCommon):
     def test_documents_with_nothing_to_pay_get_no_link(self):
         """Test that draft, cancelled, paid and zero invoices are refused with a reason."""
         draft = self.init_invoice("out_invoice", partner=self.customer, amounts=[10.0], taxes=[])
-        cancelled = self.init_invoice("out_invoice", partner=self.customer, amounts=[10.0], taxes=[])
+        cancelled = self.init_invoice(
+            "out_invoice", partner=self.customer, amounts=[10.0], taxes=[]
+        )
         cancelled.button_cancel()
         paid = self._paylink_posted_invoice(self.role_users["sales"], 30.0)
         self.env["account.payment.register"].with_context(

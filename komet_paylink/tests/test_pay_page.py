@@ -23,7 +23,7 @@ class TestPayPage(PaylinkHttpCommon, HttpCase):
         self.assertIn(f"/pay/{token}/pdf", page)
         self.assertEqual(page.count('name="pay"'), 1)
         self.assertIn('name="viewport"', page)
-        self.assertNotIn("<script src=\"http", page, "no third-party script")
+        self.assertNotIn('<script src="http', page, "no third-party script")
 
     def test_get_and_head_change_nothing(self):
         """Test that mail scanners' GET and HEAD requests do not start the link's clock."""
@@ -176,16 +176,16 @@ class TestPayPage(PaylinkHttpCommon, HttpCase):
         link._paylink_register_open()
         with freeze_time(fields.Datetime.now() + timedelta(hours=25)):
             page = self.url_open(f"/pay/{token}")
-            response = self._post_form(
-                f"/pay/{token}/renew", page, email="attacker@example.com"
-            )
+            response = self._post_form(f"/pay/{token}/renew", page, email="attacker@example.com")
         self.assertEqual(response.status_code, 200)
         self.assertIn("c***@example.com", response.text)
         new_link = self.Paylink.sudo().search([("renewed_from_id", "=", link.id)])
         self.assertEqual(new_link.state, "sent")
         self.assertEqual(link.state, "expired")
-        mail = self.env["mail.mail"].sudo().search(
-            [("model", "=", "komet.paylink"), ("res_id", "=", new_link.id)]
+        mail = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("model", "=", "komet.paylink"), ("res_id", "=", new_link.id)])
         )
         self.assertEqual(mail.recipient_ids, self.customer)
         self.assertIn("/pay/", mail.body_html)

@@ -28,7 +28,9 @@ def pdf_qr_codes(pdf_content):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "doc.pdf")
         path.write_bytes(pdf_content)
-        subprocess.run(["pdftoppm", "-r", "200", "-png", str(path), str(Path(folder, "page"))], check=True)
+        subprocess.run(
+            ["pdftoppm", "-r", "200", "-png", str(path), str(Path(folder, "page"))], check=True
+        )
         decoded = []
         for image in sorted(Path(folder).glob("page*.png")):
             result = subprocess.run(
@@ -60,8 +62,12 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         return wizard
 
     def _sent_mail(self, record):
-        return self.env["mail.mail"].sudo().search(
-            [("model", "=", record._name), ("res_id", "=", record.id)], order="id desc", limit=1
+        return (
+            self.env["mail.mail"]
+            .sudo()
+            .search(
+                [("model", "=", record._name), ("res_id", "=", record.id)], order="id desc", limit=1
+            )
         )
 
     def _mail_pdf(self, mail):
@@ -251,7 +257,11 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
         self.assertTrue(composer.komet_paylink_can_send)
         composer.action_send_mail()
         return self.env["mail.message"].search(
-            [("model", "=", "sale.order"), ("res_id", "=", self.order.id), ("message_type", "=", "comment")],
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", self.order.id),
+                ("message_type", "=", "comment"),
+            ],
             order="id desc",
             limit=1,
         )
@@ -262,10 +272,17 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
         invoice.action_post()
         message = self._send_order()
         self.assertIn("Pay now", message.body)
-        pdfs = message.attachment_ids.filtered(lambda a: a.name.startswith(invoice._get_invoice_report_filename()[:3]) and a.mimetype == "application/pdf")
+        pdfs = message.attachment_ids.filtered(
+            lambda a: (
+                a.name.startswith(invoice._get_invoice_report_filename()[:3])
+                and a.mimetype == "application/pdf"
+            )
+        )
         link = self.Paylink.sudo().search([("move_id", "=", invoice.id), ("state", "=", "sent")])
         self.assertTrue(link)
-        invoice_pdf = [a for a in message.attachment_ids if a.name == invoice._get_invoice_report_filename()]
+        invoice_pdf = [
+            a for a in message.attachment_ids if a.name == invoice._get_invoice_report_filename()
+        ]
         self.assertEqual(len(invoice_pdf), 1)
         uris = [uri for uri in pdf_link_uris(invoice_pdf[0].raw) if "/pay/" in uri]
         self.assertEqual(len(uris), 1)
@@ -303,7 +320,9 @@ class TestSendingEntryPoints(PaylinkHttpCommon, HttpCase):
         arch = self.env["account.move"].get_view(list_view.id, "list")["arch"]
         self.assertIn('name="action_komet_paylink_email_docs"', arch)
         self.assertIn("Email Docs", arch)
-        action = self.invoice.with_user(self.role_users["cashier"]).action_komet_paylink_email_docs()
+        action = self.invoice.with_user(
+            self.role_users["cashier"]
+        ).action_komet_paylink_email_docs()
         self.assertEqual(action["res_model"], "account.move.send.wizard")
         wizard = (
             self.env[action["res_model"]]
@@ -318,7 +337,9 @@ class TestSendingEntryPoints(PaylinkHttpCommon, HttpCase):
 
     def test_sale_order_list_has_email_docs(self):
         """Test that the sale order list has the Email Docs button too."""
-        arch = self.env["sale.order"].get_view(self.env.ref("sale.view_order_tree").id, "list")["arch"]
+        arch = self.env["sale.order"].get_view(self.env.ref("sale.view_order_tree").id, "list")[
+            "arch"
+        ]
         self.assertIn("Email Docs", arch)
 
     def test_batch_and_order_entry_points_refuse_users_outside_the_roles(self):

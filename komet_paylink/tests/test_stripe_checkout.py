@@ -19,7 +19,10 @@ class TestStripeCheckout(PaylinkStripeCommon, HttpCase):
         link, token, response = self._open_checkout()
         self.assertEqual(response.status_code, 303)
         transaction = link.transaction_ids
-        self.assertEqual(response.headers["Location"], self.stripe.sessions[transaction.provider_reference]["url"])
+        self.assertEqual(
+            response.headers["Location"],
+            self.stripe.sessions[transaction.provider_reference]["url"],
+        )
         request = self.stripe.last_request("/v1/checkout/sessions")
         params = request["params"]
         item = params["line_items"][0]

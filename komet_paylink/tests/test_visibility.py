@@ -10,8 +10,8 @@ class TestVisibility(PaylinkCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.own_link = cls.env["komet.paylink"].sudo().create({"move_id": cls.invoice.id})
-        cls.other_link = cls.env["komet.paylink"].sudo().create(
-            {"move_id": cls.other_sales_invoice.id}
+        cls.other_link = (
+            cls.env["komet.paylink"].sudo().create({"move_id": cls.other_sales_invoice.id})
         )
 
     def _visible_links(self, role):
@@ -52,7 +52,9 @@ class TestVisibility(PaylinkCommon):
         for role in ("admin", "cashier", "sales_manager", "sales"):
             with self.subTest(role=role):
                 user = self.role_users[role]
-                self.assertFalse(self.Paylink.with_user(user).search([("id", "=", foreign_link.id)]))
+                self.assertFalse(
+                    self.Paylink.with_user(user).search([("id", "=", foreign_link.id)])
+                )
                 with self.assertRaises(AccessError):
                     foreign_link.with_user(user).action_revoke()
         self.assertEqual(foreign_link.state, "sent")

@@ -15,7 +15,9 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
         return link, link.transaction_ids
 
     def _payments(self):
-        return self.env["account.payment"].search([("payment_transaction_id.komet_paylink_id", "!=", False)])
+        return self.env["account.payment"].search(
+            [("payment_transaction_id.komet_paylink_id", "!=", False)]
+        )
 
     def assertNothingBooked(self, link):
         self.assertNotEqual(link.state, "paid")
@@ -36,7 +38,9 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
         self.assertTrue(
             any("Payment link paid" in body for body in self._paylink_chatter_bodies(self.invoice))
         )
-        retrieve = self.stripe.last_request(f"/v1/checkout/sessions/{transaction.provider_reference}")
+        retrieve = self.stripe.last_request(
+            f"/v1/checkout/sessions/{transaction.provider_reference}"
+        )
         self.assertEqual(retrieve["method"], "GET", "the session is read back from Stripe")
 
     def test_duplicate_event_books_nothing_more(self):
@@ -111,8 +115,9 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
         """Test that a session whose amount or currency differs from the link books nothing."""
         link, transaction = self._checkout_transaction()
         for changes in ({"amount_total": 100}, {"currency": "jpy"}):
-            with self.subTest(changes=changes), mute_logger(
-                "odoo.addons.komet_paylink.models.payment_transaction"
+            with (
+                self.subTest(changes=changes),
+                mute_logger("odoo.addons.komet_paylink.models.payment_transaction"),
             ):
                 session = self._pay_session(transaction, **changes)
                 response = self._deliver(make_event("checkout.session.completed", session))

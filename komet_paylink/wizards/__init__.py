@@ -1,3 +1,1 @@
-from . import account_move_send_batch_wizard
-from . import account_move_send_wizard
-from . import mail_compose_message
+from . import account_move_send_batch_wizard, account_move_send_wizard, mail_compose_message

@@ -24,7 +24,7 @@ class AccountMoveSendBatchWizard(models.TransientModel):
     @api.depends("komet_paylink_include")
     def _compute_alerts(self):
         """Override of `account` to list the invoices that will go without a link."""
-        super()._compute_alerts()
+        res = super()._compute_alerts()
         for wizard in self.filtered("komet_paylink_include"):
             unpayable = wizard.move_ids.filtered(lambda move: move._paylink_unpayable_reason())
             if unpayable:
@@ -39,6 +39,7 @@ class AccountMoveSendBatchWizard(models.TransientModel):
                         ),
                     },
                 }
+        return res
 
     # === ACTION METHODS === #
 

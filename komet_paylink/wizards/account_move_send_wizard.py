@@ -31,7 +31,7 @@ class AccountMoveSendWizard(models.TransientModel):
     def _compute_alerts(self):
         """Override of `account` to say why a document gets no link instead of sending a
         dead button."""
-        super()._compute_alerts()
+        res = super()._compute_alerts()
         for wizard in self.filtered("komet_paylink_include"):
             reason = wizard.move_id._paylink_unpayable_reason()
             if reason:
@@ -42,6 +42,7 @@ class AccountMoveSendWizard(models.TransientModel):
                         "message": _("No payment link can be sent: %(reason)s", reason=reason),
                     },
                 }
+        return res
 
     # === BUSINESS METHODS === #
 

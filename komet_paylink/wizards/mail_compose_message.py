@@ -76,7 +76,9 @@ class MailComposeMessage(models.TransientModel):
                     }
                 )
                 buttons.append(
-                    Paylink._paylink_email_button(link.url, invoice.amount_residual, invoice.currency_id, invoice.name)
+                    Paylink._paylink_email_button(
+                        link.url, invoice.amount_residual, invoice.currency_id, invoice.name
+                    )
                 )
         else:
             reason = order._paylink_unpayable_reason()
