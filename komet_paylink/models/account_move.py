@@ -22,22 +22,14 @@ class AccountMove(models.Model):
 
     @api.depends("komet_paylink_ids")
     def _compute_komet_paylink_count(self):
-        counts = dict(
-            self.env["komet.paylink"]._read_group(
-                [("move_id", "in", self.ids)], groupby=["move_id"], aggregates=["__count"]
-            )
-        )
         for move in self:
-            move.komet_paylink_count = counts.get(move, 0)
+            move.komet_paylink_count = len(move.komet_paylink_ids)
 
     # === ACTION METHODS === #
 
     def action_view_komet_paylinks(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
-        action["domain"] = [("move_id", "=", self.id)]
-        action["context"] = {"create": False}
-        return action
+        return self.env["komet.paylink"]._paylink_list_action([("move_id", "=", self.id)])
 
     def action_komet_paylink_email_docs(self):
         """The Email Docs button of the invoice list: Odoo's Send dialog for this invoice."""

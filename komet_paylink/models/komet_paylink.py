@@ -233,6 +233,13 @@ class KometPaylink(models.Model):
 
     # === BUSINESS METHODS === #
 
+    @api.model
+    def _paylink_list_action(self, domain):
+        """The Payment Links list, narrowed to a document's links, for its smart button."""
+        action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
+        action.update(domain=domain, context={"create": False})
+        return action
+
     def _paylink_document(self):
         self.ensure_one()
         return self.move_id or self.sale_order_id

@@ -88,6 +88,10 @@ class ResConfigSettings(models.TransientModel):
                     )
                 )
             settings.company_id.sudo().komet_paylink_stripe_secret_key = key
+            # Payments taken with a test key are flagged as test payments, as Odoo's own
+            # providers do.
+            provider = self.env["payment.provider"]._paylink_provider_for(settings.company_id)
+            provider.state = "test" if utils.is_test_mode_key(key) else "enabled"
 
     def _inverse_komet_paylink_stripe_webhook_secret(self):
         for settings in self.filtered("komet_paylink_stripe_webhook_secret"):

@@ -22,24 +22,14 @@ class SaleOrder(models.Model):
 
     @api.depends("komet_paylink_ids")
     def _compute_komet_paylink_count(self):
-        counts = dict(
-            self.env["komet.paylink"]._read_group(
-                [("sale_order_id", "in", self.ids)],
-                groupby=["sale_order_id"],
-                aggregates=["__count"],
-            )
-        )
         for order in self:
-            order.komet_paylink_count = counts.get(order, 0)
+            order.komet_paylink_count = len(order.komet_paylink_ids)
 
     # === ACTION METHODS === #
 
     def action_view_komet_paylinks(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
-        action["domain"] = [("sale_order_id", "=", self.id)]
-        action["context"] = {"create": False}
-        return action
+        return self.env["komet.paylink"]._paylink_list_action([("sale_order_id", "=", self.id)])
 
     # === BUSINESS METHODS === #
 

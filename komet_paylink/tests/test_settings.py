@@ -26,6 +26,15 @@ class TestSettings(PaylinkCommon):
         self.assertEqual(settings.komet_paylink_stripe_key_hint, "sk_test_…1234")
         self.assertEqual(settings.komet_paylink_webhook_secret_hint, "whsec_…9876")
 
+    def test_the_key_sets_the_provider_mode(self):
+        """Test that a live key puts the company's provider live, and a test key in test mode."""
+        self._save_settings({"komet_paylink_stripe_secret_key": "sk_live_51Live0000"})
+        provider = self.env["payment.provider"]._paylink_provider_for(self.company)
+        self.assertEqual(provider.state, "enabled")
+        self.assertFalse(provider.is_published, "kept off Odoo's own payment forms")
+        self._save_settings({"komet_paylink_stripe_secret_key": "sk_test_51Test0000"})
+        self.assertEqual(provider.state, "test")
+
     def test_saving_without_typing_a_key_keeps_it(self):
         """Test that saving the settings with the key fields left empty keeps the stored keys."""
         self._save_settings({"komet_paylink_stripe_secret_key": "sk_live_keepme0001"})
