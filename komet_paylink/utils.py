@@ -160,3 +160,16 @@ def qr_png_data_uri(text):
     buffer = io.BytesIO()
     qr.make_image().save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def signature_timestamp_is_fresh(signature_header, now, tolerance):
+    """Tell whether a `Stripe-Signature` header's timestamp `t=` lies within `tolerance`
+    seconds of `now`, in the past or the future."""
+    for item in (signature_header or "").split(","):
+        key, __, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                return abs(now - int(value)) <= tolerance
+            except ValueError:
+                return False
+    return False

@@ -107,10 +107,10 @@ def test_checkout_never_outlives_the_link():
 
 
 def test_idempotency_keys_are_fresh_per_attempt_and_opaque():
-    first = utils.idempotency_key("db", "INV/2026/0001")
-    second = utils.idempotency_key("db", "INV/2026/0001")
+    first = utils.idempotency_key("wholesale_prod", "INV/2026/0001")
+    second = utils.idempotency_key("wholesale_prod", "INV/2026/0001")
     assert first != second
-    assert "INV" not in first and "db" not in first.removeprefix("komet_paylink_")
+    assert "INV" not in first and "wholesale" not in first
 
 
 def test_secret_hints_and_key_modes():
@@ -138,3 +138,13 @@ def test_qr_code_is_an_embedded_png_that_decodes_to_the_url():
     image_module = pytest.importorskip("PIL.Image")
     decoded = pyzbar.decode(image_module.open(io.BytesIO(png)))
     assert [symbol.data.decode() for symbol in decoded] == [url]
+
+
+def test_signature_timestamps_must_be_recent_and_not_in_the_future():
+    now = 1_800_000_000
+    assert utils.signature_timestamp_is_fresh(f"t={now - 100},v1=abc", now, 300)
+    assert utils.signature_timestamp_is_fresh(f"v1=abc,t={now + 100}", now, 300)
+    assert not utils.signature_timestamp_is_fresh(f"t={now - 301},v1=abc", now, 300)
+    assert not utils.signature_timestamp_is_fresh(f"t={now + 301},v1=abc", now, 300)
+    for header in ("", None, "v1=abc", "t=soon,v1=abc"):
+        assert not utils.signature_timestamp_is_fresh(header, now, 300)

@@ -1,11 +1,12 @@
 import logging
+import time
 
 import stripe
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from .. import const
+from .. import const, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -99,8 +100,15 @@ class ResCompany(models.Model):
         """Verify a webhook's signature against each company's signing secret, before anything
         of the event is looked up. Return the event and the company whose secret signed it.
 
+        The SDK refuses signatures older than its tolerance; a signature dated in the future
+        beyond the same tolerance is refused too, so a leaked one cannot be kept for later.
+
         :raise ValidationError: when no secret is set or none verifies the signature.
         """
+        if not utils.signature_timestamp_is_fresh(
+            signature_header, time.time(), const.WEBHOOK_TOLERANCE_SECONDS
+        ):
+            raise ValidationError(_("Invalid Stripe signature."))
         companies = self.sudo().search([("komet_paylink_stripe_webhook_secret", "!=", False)])
         for company in companies:
             try:

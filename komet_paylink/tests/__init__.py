@@ -1,4 +1,5 @@
 from . import (
+    test_adversarial,
     test_link_lifecycle,
     test_pay_page,
     test_roles,

@@ -1,0 +1,54 @@
+"""Shared fixtures of the checks that run without Odoo: they read the addon's files only."""
+
+import ast
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ADDON_NAME = "komet_paylink"
+ADDON_PATH = REPO_ROOT / ADDON_NAME
+
+
+@pytest.fixture(scope="session")
+def addon_path():
+    """The addon's folder, komet_paylink/ at the root of the repository."""
+    assert (ADDON_PATH / "__manifest__.py").is_file(), f"no addon at {ADDON_PATH}"
+    return ADDON_PATH
+
+
+@pytest.fixture(scope="session")
+def manifest(addon_path):
+    """The addon's manifest, as the dict literal Odoo reads."""
+    return ast.literal_eval((addon_path / "__manifest__.py").read_text())
+
+
+_PURE_PACKAGE = "_komet_paylink_pure"
+
+
+def load_pure_module(name):
+    """Import komet_paylink/<name>.py by its path, without the addon's __init__.py (which needs
+    Odoo), as a module of a package of its own so that its relative imports (`from . import
+    const`) work. Return None when the file does not exist."""
+    path = ADDON_PATH / f"{name}.py"
+    if not path.is_file():
+        return None
+    qualified = f"{_PURE_PACKAGE}.{name}"
+    if qualified in sys.modules:
+        return sys.modules[qualified]
+    if _PURE_PACKAGE not in sys.modules:
+        package = types.ModuleType(_PURE_PACKAGE)
+        package.__path__ = [str(ADDON_PATH)]
+        sys.modules[_PURE_PACKAGE] = package
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[qualified]
+        raise
+    return module
