@@ -30,11 +30,16 @@ die() {
     exit 1
 }
 
-# Print a command, shell-quoted, as it would be run.
+# Print a command, indented, with the arguments that need it single-quoted for the shell.
 print_cmd() {
-    local quoted
-    printf -v quoted '%q ' "$@"
-    printf '  %s\n' "${quoted% }"
+    local arg line=
+    for arg in "$@"; do
+        if [[ -z "$arg" || "$arg" == *[!A-Za-z0-9_./:=,@%+-]* ]]; then
+            arg="'${arg//\'/\'\\\'\'}'"
+        fi
+        line+=" $arg"
+    done
+    printf ' %s\n' "$line"
 }
 
 # --- Odoo -------------------------------------------------------------------------------------
@@ -106,26 +111,21 @@ ensure_apt() {
 
 # --- Python virtual environment ----------------------------------------------------------------
 
-# requirements_hash [ODOO_DIR]: a hash of everything the virtual environment is built from.
-requirements_hash() {
-    {
-        cat "$KOMET_REQUIREMENTS" "$KOMET_CONSTRAINTS"
-        if [[ -n "${1:-}" ]]; then
-            echo "--- odoo requirements.txt"
-            cat "$1/requirements.txt"
-        fi
-    } | sha256sum | cut -d' ' -f1
+# The virtual environment keeps, in a stamp file, the hashes of what it was built from: the
+# project's requirements (and pip constraints), and the Odoo requirements.txt it got if any.
+venv_stamp_file() { printf '%s\n' "$KOMET_VENV/.komet-requirements.sha256"; }
+project_hash() { cat "$KOMET_REQUIREMENTS" "$KOMET_CONSTRAINTS" | sha256sum | cut -d' ' -f1; }
+odoo_hash() { sha256sum <"$1/requirements.txt" | cut -d' ' -f1; }
+stamp_value() { # stamp_value KEY: the value of "KEY=..." in the stamp file, or nothing
+    sed -n "s/^$1=//p" "$(venv_stamp_file)" 2>/dev/null || true
 }
 
-venv_stamp_file() { printf '%s\n' "$KOMET_VENV/.komet-requirements.sha256"; }
-
-# venv_up_to_date [ODOO_DIR]: the virtual environment works and was built from these inputs.
+# venv_up_to_date [ODOO_DIR]: the virtual environment works and holds the current project
+# requirements and, when ODOO_DIR is given, that Odoo's requirements.
 venv_up_to_date() {
-    local stamp_file
-    stamp_file=$(venv_stamp_file)
-    [[ -x "$KOMET_PY" && -f "$stamp_file" ]] &&
-        [[ $(<"$stamp_file") == "$(requirements_hash "${1:-}")" ]] &&
-        "$KOMET_PY" -c '' 2>/dev/null
+    [[ -x "$KOMET_PY" && $(stamp_value project) == "$(project_hash)" ]] || return 1
+    if [[ -n "${1:-}" && $(stamp_value odoo) != "$(odoo_hash "$1")" ]]; then return 1; fi
+    "$KOMET_PY" -c '' 2>/dev/null
 }
 
 # pip's output, less the notes some machines' pip configuration adds for each package.
@@ -137,10 +137,10 @@ _pip_output() {
 # Odoo's requirements.txt when ODOO_DIR is given. Skipped (instant) when the stamp file holds the
 # hash of the current inputs. Returns 1, having said why, on failure.
 ensure_venv() {
-    local odoo=${1:-} python=${KOMET_PYTHON:-python3} hash pip_log
+    local odoo=${1:-} python=${KOMET_PYTHON:-python3} pip_log odoo_stamp
     local requirements=(-r "$KOMET_REQUIREMENTS")
     venv_up_to_date "$odoo" && return 0
-    hash=$(requirements_hash "$odoo")
+    odoo_stamp=$(stamp_value odoo)
     if ! "$KOMET_PY" -c '' 2>/dev/null; then
         if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
             warn "no Python 3.10 or later as $python, which Odoo 18 needs (set KOMET_PYTHON)"
@@ -175,7 +175,8 @@ ensure_venv() {
         warn "the virtual environment lacks one of Odoo's requirements"
         return 1
     fi
-    printf '%s\n' "$hash" >"$(venv_stamp_file)"
+    [[ -z "$odoo" ]] || odoo_stamp=$(odoo_hash "$odoo")
+    printf 'project=%s\nodoo=%s\n' "$(project_hash)" "$odoo_stamp" >"$(venv_stamp_file)"
     log "virtual environment ready"
 }
 

@@ -1,5 +1,3 @@
-import logging
-
 from odoo import http
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
@@ -7,8 +5,6 @@ from odoo.http import request
 from .. import const
 from ..models.komet_paylink import PaylinkRateLimited
 from ..models.komet_paylink_event import PaylinkRetryLater
-
-_logger = logging.getLogger(__name__)
 
 
 class PaylinkController(http.Controller):
