@@ -19,8 +19,9 @@ starts Odoo on a free port of 127.0.0.1 (threaded, --workers=0), and measures:
 
 Targets (a FAIL in the table, exit 1): the page's queries and p50 latencies not above the
 portal page's; the PDF with the link at most 5 % slower; the same queries per invoice at both
-N, each invoice with one link 'sent' and one queued email; every webhook delivery answered 2xx
-and the concurrently delivered session booked exactly once.
+N, each invoice with one link 'sent' and one queued email; every webhook delivery answered 2xx,
+or 503 when another delivery was booking the same session (Stripe delivers it again: the bench
+does too, and then wants 2xx); the concurrently delivered session booked exactly once.
 
 It prints one table (also written to bench/out/results.md) and exits 1 when a target is
 missed, 3 when the benchmark itself could not run. The database and its filestore are dropped
@@ -622,7 +623,8 @@ class Benchmark:
 
     def server_errors_row(self):
         """The ERROR records of the server's whole log, by cause, for information. Odoo logs
-        as an ERROR ("bad query") each serialization failure it then retries."""
+        as an ERROR ("bad query") each serialization failure it then retries, unless the query
+        asked it not to (komet_paylink's row lock does)."""
         causes = Counter()
         record = []
         for line in [*self.log_since(0), "0000-00-00 00:00:00,000 end"]:
@@ -888,10 +890,36 @@ class Benchmark:
             + ", ".join(f"{n} {outcome}" for outcome, n in outcomes.most_common())
             + f"; slowest {ms(max(elapsed for __, __, elapsed in results))}"
             + f" ({'; '.join(notes)})",
+            target="2xx, or 503 to retry",
+            passed=all(200 <= code < 300 or code == 503 for code in codes),
+        )
+        return row, results
+
+    def redeliver(self, label, deliveries, results):
+        """Deliver again, one after the other as Stripe would, what was answered 503."""
+        retried = [
+            delivery
+            for delivery, (status, __, __) in zip(deliveries, results, strict=True)
+            if status == 503
+        ]
+        codes, outcomes = Counter(), Counter()
+        with new_session() as client:
+            for delivery in retried:
+                status, outcome, __ = self.deliver(client, *delivery)
+                codes[status] += 1
+                outcomes[outcome] += 1
+        return Row(
+            f"Webhook: {label}, the 503s delivered again",
+            (
+                ", ".join(f"{n}×{code}" for code, n in sorted(codes.items()))
+                + ": "
+                + ", ".join(f"{n} {outcome}" for outcome, n in outcomes.most_common())
+            )
+            if retried
+            else "none to deliver again",
             target="all 2xx",
             passed=all(200 <= code < 300 for code in codes),
         )
-        return row, results
 
     def bench_webhooks(self):
         count = self.sizes["webhook_sessions"]
@@ -926,14 +954,15 @@ class Benchmark:
         # book it. The copies of one event then race on storing it once (de-duplication).
         session = self.fake.sessions[last["session_id"]]
         log(f"webhooks: {parallel} concurrent deliveries of {parallel} event ids, one session")
-        distinct_row, distinct = self.concurrent_round(
-            f"{parallel} concurrent, {parallel} event ids",
-            [self.signed(session) for __ in range(parallel)],
-        )
+        distinct_label = f"{parallel} concurrent, {parallel} event ids"
+        distinct_deliveries = [self.signed(session) for __ in range(parallel)]
+        distinct_row, distinct = self.concurrent_round(distinct_label, distinct_deliveries)
+        distinct_retry_row = self.redeliver(distinct_label, distinct_deliveries, distinct)
         log(f"webhooks: {parallel} concurrent deliveries of one same event")
-        same_row, same = self.concurrent_round(
-            f"{parallel} concurrent, one same event", [self.signed(session)] * parallel
-        )
+        same_label = f"{parallel} concurrent, one same event"
+        same_deliveries = [self.signed(session)] * parallel
+        same_row, same = self.concurrent_round(same_label, same_deliveries)
+        same_retry_row = self.redeliver(same_label, same_deliveries, same)
         self.raw["webhooks"] = {
             "sequential_seconds": latencies,
             "sequential_queries": webhook_queries,
@@ -983,7 +1012,7 @@ class Benchmark:
                 and sequential_ok == len(sequential),
             )
         )
-        self.rows += [distinct_row, same_row]
+        self.rows += [distinct_row, distinct_retry_row, same_row, same_retry_row]
         self.rows.append(
             Row(
                 "Webhook: payments of the concurrently delivered session",

@@ -173,7 +173,11 @@ class PaylinkController(http.Controller):
         if not transaction_sudo or choice not in ("pay", "cancel"):
             return self._render_not_found()
         if choice == "pay":
-            transaction_sudo._paylink_demo_pay()
+            try:
+                transaction_sudo._paylink_demo_pay()
+            except PaylinkRetryLater:
+                # A double click: the first press is booking; the return page shows its outcome.
+                request.env.cr.rollback()
             return request.redirect(f"{self._return_route}?session_id={session_id}", code=303)
         return request.redirect(f"{self._return_route}?cancelled=1", code=303)
 

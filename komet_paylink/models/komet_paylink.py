@@ -27,6 +27,17 @@ class KometPaylink(models.Model):
             "CHECK((move_id IS NULL) != (sale_order_id IS NULL))",
             "A payment link pays either an invoice or a sale order.",
         ),
+        # Also what stops two staff sending a first link for a document at the same instant.
+        (
+            "one_live_invoice_link",
+            "EXCLUDE (move_id WITH =) WHERE (state IN ('sent', 'opened'))",
+            "Another payment link was just sent for this document. Reload it and try again.",
+        ),
+        (
+            "one_live_order_link",
+            "EXCLUDE (sale_order_id WITH =) WHERE (state IN ('sent', 'opened'))",
+            "Another payment link was just sent for this document. Reload it and try again.",
+        ),
     ]
 
     state = fields.Selection(
@@ -180,6 +191,7 @@ class KometPaylink(models.Model):
             reason = document._paylink_unpayable_reason()
             if reason:
                 raise UserError(reason)
+        self._paylink_revoke_live_links(documents)
         now = fields.Datetime.now()
         tokens = [utils.generate_token() for __ in vals_list]
         links = super().create(
@@ -195,7 +207,6 @@ class KometPaylink(models.Model):
                 for vals, document, token in zip(vals_list, documents, tokens, strict=True)
             ]
         )
-        links._paylink_revoke_older_links()
         url_field = self._fields["url"]
         for link, token in zip(links, tokens, strict=True):
             base_url = link.company_id.get_base_url()
@@ -313,15 +324,18 @@ class KometPaylink(models.Model):
                     )
                 )
 
-    def _paylink_revoke_older_links(self):
-        """Keep one live link per document, so that a customer can never pay twice."""
+    @api.model
+    def _paylink_revoke_live_links(self, documents):
+        """Revoke the live links of documents about to get a new one: one live link per
+        document, so that a customer can never pay twice."""
+        move_ids = [document.id for document in documents if document._name == "account.move"]
+        order_ids = [document.id for document in documents if document._name == "sale.order"]
         older_links = self.sudo().search(
             [
-                ("id", "not in", self.ids),
                 ("state", "in", const.ACTIVE_STATES),
                 "|",
-                ("move_id", "in", self.move_id.ids),
-                ("sale_order_id", "in", self.sale_order_id.ids),
+                ("move_id", "in", move_ids),
+                ("sale_order_id", "in", order_ids),
             ]
         )
         older_links.write(
@@ -331,6 +345,8 @@ class KometPaylink(models.Model):
                 "revoked_by_id": self.env.user.id,
             }
         )
+        # In the database before the new links, for the one_live_*_link constraints.
+        older_links.flush_recordset(["state"])
         for link in older_links:
             link._paylink_log(_("Older payment link revoked: a new link was sent."))
 

@@ -1,9 +1,12 @@
 import logging
 
+import psycopg2
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const, utils
+from .komet_paylink_event import PaylinkRetryLater
 
 _logger = logging.getLogger(__name__)
 
@@ -26,11 +29,24 @@ class PaymentTransaction(models.Model):
     # === BUSINESS METHODS === #
 
     def _paylink_lock(self):
-        """Lock the transaction row so that concurrent deliveries of its events run one after
-        the other; a delivery that raced us gets a serialization failure and Odoo retries it."""
-        self.env.cr.execute(
-            "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", [self.id]
-        )
+        """Lock the transaction row so that two deliveries never book it at once.
+
+        A delivery that finds the row locked does not wait on it, holding a database connection
+        while the other one books: it is answered 503 and Stripe delivers it again later. A
+        delivery that started before the other one committed gets a serialization failure,
+        which Odoo retries; neither is an error worth logging.
+
+        :raise PaylinkRetryLater: another delivery is booking this transaction.
+        """
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE NOWAIT",
+                    [self.id],
+                    log_exceptions=False,
+                )
+        except psycopg2.errors.LockNotAvailable as error:
+            raise PaylinkRetryLater(f"transaction {self.reference} is being booked") from error
         self.invalidate_recordset()
 
     def _paylink_session_mismatch(self, session):
@@ -77,12 +93,13 @@ class PaymentTransaction(models.Model):
             return "rejected"
         status, payment_status = session.get("status"), session.get("payment_status")
         if status == "complete" and payment_status in ("paid", "no_payment_required"):
+            booked = self.state != "done" or not self.is_post_processed
             if self.state != "done":
                 self._set_done()
             if not self.is_post_processed:
                 self._post_process()
             self.komet_paylink_id._paylink_mark_paid()
-            return "done"
+            return "done" if booked else "unchanged"
         if event_type == "checkout.session.async_payment_failed":
             self._set_error(_("The customer's bank refused the payment."))
             return "error" if self.state == "error" else "unchanged"

@@ -9,10 +9,12 @@ import time
 from unittest.mock import patch
 from urllib.parse import quote
 
+from odoo.sql_db import Cursor
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
+from odoo.addons.komet_paylink.models.komet_paylink import KometPaylink
 from odoo.addons.komet_paylink.models.payment_transaction import PaymentTransaction
 
 from .common import PaylinkStripeCommon
@@ -170,15 +172,15 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
         """Test that the return page and the webhook arriving together book one payment and
         the page never claims more than the webhook did."""
         link, transaction, event = self._paid_event()
+        # Read before the threads start: the test cursor is not to be used from two threads.
+        return_url = f"/pay/return?session_id={transaction.provider_reference}"
         results = {}
 
         def deliver():
             results["webhook"] = self._deliver(event).status_code
 
         def come_back():
-            results["page"] = self.url_open(
-                f"/pay/return?session_id={transaction.provider_reference}"
-            ).text
+            results["page"] = self.url_open(return_url).text
 
         threads = [threading.Thread(target=deliver), threading.Thread(target=come_back)]
         for thread in threads:
@@ -218,7 +220,73 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
         self.assertEqual(len(transaction.payment_id), 1)
         self.assertEqual(link.state, "paid")
 
+    @mute_logger("odoo.sql_db")
+    def test_delivery_during_another_booking_is_retried_later(self):
+        """Test that a delivery finding the transaction locked by another booking is answered
+        503 without waiting or booking, and that Stripe's next delivery books it once."""
+        link, transaction, event = self._paid_event()
+        original_execute = Cursor.execute
+
+        def locked_elsewhere(cursor, query, *args, **kwargs):
+            if "FOR UPDATE NOWAIT" in str(query):
+                # What PostgreSQL answers while another delivery holds the row lock.
+                query, args = (
+                    "DO $$ BEGIN RAISE EXCEPTION 'row locked' USING ERRCODE = '55P03'; END $$",
+                    (),
+                )
+            return original_execute(cursor, query, *args, **kwargs)
+
+        with patch.object(Cursor, "execute", locked_elsewhere):
+            response = self._deliver(event)
+        self.assertEqual(response.status_code, 503)
+        self.assertUnbooked(link)
+        self.assertFalse(
+            self.env["komet.paylink.event"].sudo().search([("stripe_event_id", "=", event["id"])])
+        )
+
+        response = self._deliver(event)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["outcome"], "done")
+        self.assertEqual(len(transaction.payment_id), 1)
+        self.assertEqual(link.state, "paid")
+        self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
+
+        response = self._deliver(make_event("checkout.session.completed", event["data"]["object"]))
+        self.assertEqual(response.json()["outcome"], "unchanged")
+        self.assertEqual(len(transaction.payment_id), 1)
+
     # === ACCESS === #
+
+    @mute_logger("odoo.sql_db", "odoo.http")
+    def test_a_send_racing_another_is_refused_and_changes_nothing(self):
+        """Test that of two staff sending a first link for one invoice at the same instant,
+        the second (whose transaction could not see the first one's link) gets a clear error
+        and leaves the first link the only live one."""
+        first, __ = self._send_link()
+        self.authenticate("test_sales_manager", "test_sales_manager")
+        # What the second sender's transaction sees: no live link to revoke.
+        with patch.object(KometPaylink, "_paylink_revoke_live_links", lambda self, documents: None):
+            response = self.url_open(
+                "/web/dataset/call_kw/komet.paylink/create",
+                data=json.dumps(
+                    {
+                        "params": {
+                            "model": "komet.paylink",
+                            "method": "create",
+                            "args": [{"move_id": self.invoice.id}],
+                            "kwargs": {},
+                        }
+                    }
+                ),
+                headers={"Content-Type": "application/json"},
+            )
+        error = response.json()["error"]["data"]
+        self.assertEqual(error["name"], "odoo.exceptions.ValidationError")
+        self.assertIn("Another payment link was just sent for this document", error["message"])
+        self.assertEqual(first.state, "sent")
+        self.assertEqual(
+            self.env["komet.paylink"].search([("move_id", "=", self.invoice.id)]), first
+        )
 
     @mute_logger("odoo.http")
     def test_public_rpc_cannot_touch_links_or_secrets(self):
