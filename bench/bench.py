@@ -624,7 +624,7 @@ class Benchmark:
     def server_errors_row(self):
         """The ERROR records of the server's whole log, by cause, for information. Odoo logs
         as an ERROR ("bad query") each serialization failure it then retries, unless the query
-        asked it not to (komet_paylink's row lock does)."""
+        asked it not to (komet_paylink's row lock and event store do)."""
         causes = Counter()
         record = []
         for line in [*self.log_since(0), "0000-00-00 00:00:00,000 end"]:

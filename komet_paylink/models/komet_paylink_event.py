@@ -80,7 +80,8 @@ class KometPaylinkEvent(models.Model):
         """Store the event once; return it, or nothing when it was stored already.
 
         A concurrent delivery of the same event waits here for the first one's transaction,
-        then finds it stored.
+        then finds it stored, or gets a serialization failure that Odoo retries (and that is
+        not worth an ERROR line: the exception itself still reaches Odoo).
         """
         self.env.cr.execute(
             """
@@ -99,6 +100,7 @@ class KometPaylinkEvent(models.Model):
                 self.env.uid,
                 self.env.uid,
             ],
+            log_exceptions=False,
         )
         row = self.env.cr.fetchone()
         return self.browse(row[0]) if row else self.browse()
