@@ -95,4 +95,9 @@ class AccountMove(models.Model):
             .sudo()
             .search([("move_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
         )
-        links._paylink_close(self.env._("The invoice was reset to draft or cancelled."))
+        links._paylink_mark_revoked(
+            self.env._(
+                "Payment link closed: %(reason)s",
+                reason=self.env._("The invoice was reset to draft or cancelled."),
+            )
+        )

@@ -227,15 +227,10 @@ class KometPaylink(models.Model):
         self._paylink_check_sender_rights(self.company_id)
         self.check_access("read")
         to_revoke = self.filtered(lambda link: link.state in const.ACTIVE_STATES)
-        to_revoke.sudo().write(
-            {
-                "state": const.STATE_REVOKED,
-                "revoked_at": fields.Datetime.now(),
-                "revoked_by_id": self.env.user.id,
-            }
+        to_revoke._paylink_mark_revoked(
+            _("Payment link revoked by %(user)s.", user=self.env.user.name),
+            revoked_by=self.env.user,
         )
-        for link in to_revoke:
-            link._paylink_log(_("Payment link revoked by %(user)s.", user=self.env.user.name))
         return True
 
     def action_open_document(self):
@@ -338,17 +333,11 @@ class KometPaylink(models.Model):
                 ("sale_order_id", "in", order_ids),
             ]
         )
-        older_links.write(
-            {
-                "state": const.STATE_REVOKED,
-                "revoked_at": fields.Datetime.now(),
-                "revoked_by_id": self.env.user.id,
-            }
+        older_links._paylink_mark_revoked(
+            _("Older payment link revoked: a new link was sent."), revoked_by=self.env.user
         )
         # In the database before the new links, for the one_live_*_link constraints.
         older_links.flush_recordset(["state"])
-        for link in older_links:
-            link._paylink_log(_("Older payment link revoked: a new link was sent."))
 
     def _paylink_is_past_expiry(self, now=None):
         self.ensure_one()
@@ -382,11 +371,15 @@ class KometPaylink(models.Model):
             self._paylink_mark_expired()
         return self.state == const.STATE_OPENED
 
-    def _paylink_close(self, reason):
-        """Revoke links on behalf of the system, e.g. when their document stops being payable."""
-        self.sudo().write({"state": const.STATE_REVOKED, "revoked_at": fields.Datetime.now()})
+    def _paylink_mark_revoked(self, message, revoked_by=None):
+        """Revoke links, by a user or, without one, by the system (e.g. when their document
+        stops being payable), and log `message` in their documents' chatter."""
+        values = {"state": const.STATE_REVOKED, "revoked_at": fields.Datetime.now()}
+        if revoked_by:
+            values["revoked_by_id"] = revoked_by.id
+        self.sudo().write(values)
         for link in self:
-            link._paylink_log(_("Payment link closed: %(reason)s", reason=reason))
+            link._paylink_log(message)
 
     def _paylink_mark_expired(self):
         self.sudo().write({"state": const.STATE_EXPIRED, "expired_at": fields.Datetime.now()})
