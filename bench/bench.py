@@ -168,16 +168,14 @@ for key, value in (
     ("web.base.url", params["base_url"]),
     ("web.base.url.freeze", "True"),
     ("report.url", params["base_url"]),
-    ("komet_paylink.demo_mode", "False"),
     ("komet_paylink.stripe_api_base", params["stripe_api_base"]),
 ):
     parameters.set_param(key, value)
-company = env.ref("base.main_company")
-company.sudo().write(
-    {
-        "komet_paylink_stripe_secret_key": params["stripe_secret_key"],
-        "komet_paylink_stripe_webhook_secret": params["stripe_webhook_secret"],
-    }
+provider = env["payment.provider"]._paylink_provider_for(env.ref("base.main_company"))
+provider._paylink_set_account(
+    secret_key=params["stripe_secret_key"],
+    webhook_secret=params["stripe_webhook_secret"],
+    demo_mode=False,
 )
 invoice = bench_invoices(bench_customer(), 1, "page")
 access_token = invoice._portal_ensure_token()

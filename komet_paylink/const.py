@@ -16,7 +16,6 @@ DEMO_CHECKOUT_ROUTE = f"{PAY_ROUTE_PREFIX}/demo"
 # System parameters behind the settings.
 PARAM_LIFETIME_HOURS = "komet_paylink.lifetime_hours"
 PARAM_SEND_BY_DEFAULT = "komet_paylink.send_by_default"
-PARAM_DEMO_MODE = "komet_paylink.demo_mode"
 PARAM_STRIPE_API_BASE = "komet_paylink.stripe_api_base"
 
 # The link states, in the order a link lives them.
@@ -52,8 +51,19 @@ STRIPE_THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 CHECKOUT_MIN_LIFETIME_SECONDS = 30 * 60
 CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
 
-# The Checkout Session events the webhook acts on.
-HANDLED_EVENT_TYPES = frozenset(
+# The Stripe API calls the provider makes, as (SDK `v1` service, method).
+STRIPE_OPERATIONS = frozenset(
+    {
+        ("checkout.sessions", "create"),
+        ("checkout.sessions", "retrieve"),
+        ("checkout.sessions", "expire"),
+        ("refunds", "create"),
+        ("refunds", "list"),
+    }
+)
+
+# The events the webhook acts on: a Checkout Session's, then refunds and disputes of its charge.
+CHECKOUT_EVENT_TYPES = frozenset(
     {
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
@@ -61,6 +71,25 @@ HANDLED_EVENT_TYPES = frozenset(
         "checkout.session.expired",
     }
 )
+REFUND_EVENT_TYPE = "charge.refunded"
+DISPUTE_EVENT_TYPE = "charge.dispute.created"
+ASYNC_PAYMENT_FAILED_EVENT_TYPE = "checkout.session.async_payment_failed"
+HANDLED_EVENT_TYPES = CHECKOUT_EVENT_TYPES | {REFUND_EVENT_TYPE, DISPUTE_EVENT_TYPE}
+
+# Transaction states for a Checkout Session's (status, payment_status), read back from Stripe.
+# A complete but unpaid session is a bank debit that settles later (pending), unless Stripe
+# reported it failed (`checkout.session.async_payment_failed`: error).
+CHECKOUT_STATUS_MAPPING = {
+    "done": (("complete", "paid"), ("complete", "no_payment_required")),
+    "pending": (("complete", "unpaid"),),
+    "cancel": (("expired", "unpaid"), ("expired", "no_payment_required")),
+}
+# Transaction states for a Refund's status.
+REFUND_STATUS_MAPPING = {
+    "done": ("succeeded",),
+    "pending": ("pending", "requires_action"),
+    "error": ("failed", "canceled"),
+}
 WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_TIMEOUT_SECONDS = 20
 

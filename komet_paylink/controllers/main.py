@@ -10,7 +10,6 @@ from ..models.komet_paylink_event import PaylinkRetryLater
 class PaylinkController(http.Controller):
     _pay_route = const.PAY_ROUTE_PREFIX
     _return_route = const.RETURN_ROUTE
-    _demo_route = const.DEMO_CHECKOUT_ROUTE
     _webhook_route = const.WEBHOOK_ROUTE
     _session_key = "komet_paylink_checkout_link_id"
 
@@ -138,49 +137,6 @@ class PaylinkController(http.Controller):
             )
         return request.redirect(checkout_url, code=303, local=False)
 
-    # === DEMO CHECKOUT === #
-
-    @http.route(
-        f"{_demo_route}/<string:session_id>",
-        type="http",
-        auth="public",
-        methods=["GET"],
-        website=True,
-        sitemap=False,
-    )
-    def demo_checkout(self, session_id, **kwargs):
-        transaction_sudo = request.env["payment.transaction"]._paylink_demo_find(session_id)
-        if not transaction_sudo:
-            return self._render_not_found()
-        return self._render(
-            "komet_paylink.demo_checkout",
-            transaction_sudo.komet_paylink_id,
-            transaction=transaction_sudo,
-            session_id=session_id,
-        )
-
-    @http.route(
-        f"{_demo_route}/<string:session_id>/<string:choice>",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
-        sitemap=False,
-    )
-    def demo_checkout_choose(self, session_id, choice, **kwargs):
-        """The simulated Stripe page: 'pay' books through the webhook's own code path."""
-        transaction_sudo = request.env["payment.transaction"]._paylink_demo_find(session_id)
-        if not transaction_sudo or choice not in ("pay", "cancel"):
-            return self._render_not_found()
-        if choice == "pay":
-            try:
-                transaction_sudo._paylink_demo_pay()
-            except PaylinkRetryLater:
-                # A double click: the first press is booking; the return page shows its outcome.
-                request.env.cr.rollback()
-            return request.redirect(f"{self._return_route}?session_id={session_id}", code=303)
-        return request.redirect(f"{self._return_route}?cancelled=1", code=303)
-
     # === STRIPE WEBHOOK === #
 
     @http.route(
@@ -237,7 +193,6 @@ class PaylinkController(http.Controller):
             res_company=link_sudo.company_id or request.env.company,
             pay_route=self._pay_route,
             return_route=self._return_route,
-            demo_route=self._demo_route,
             no_header=True,
             html_data={"lang": (request.env.lang or "en_US").replace("_", "-")},
         )

@@ -3,6 +3,7 @@ from . import (
     account_move_send,
     ir_http,
     komet_paylink,
+    komet_paylink_demo,
     komet_paylink_event,
     payment_provider,
     payment_transaction,

@@ -40,7 +40,7 @@ class AccountMoveSend(models.AbstractModel):
         return (
             self._paylink_send_by_default()
             and not move._paylink_unpayable_reason()
-            and self.env["komet.paylink"]._paylink_user_may_send(move.company_id)
+            and self.env["komet.paylink"]._paylink_user_may_send(move)
         )
 
     # === DOCUMENTS === #

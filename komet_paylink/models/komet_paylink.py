@@ -180,14 +180,12 @@ class KometPaylink(models.Model):
     def create(self, vals_list):
         """Make links for documents; everything but the document is derived, never taken from
         the caller, so neither an amount nor a state can be forged through `create`."""
-        self.check_access("create")
         # Sending needs a role, not rights on the document: a cashier may lack Sales rights.
-        # Record rules still check each new link, its company and salesperson, at the end.
         documents = [self._paylink_document_from_vals(vals).sudo() for vals in vals_list]
+        if not all(documents):
+            raise UserError(_("The document to pay does not exist."))
+        self._paylink_check_may_send(documents)
         for document in documents:
-            if not document:
-                raise UserError(_("The document to pay does not exist."))
-            self._paylink_check_sender_rights(document.company_id)
             reason = document._paylink_unpayable_reason()
             if reason:
                 raise UserError(reason)
@@ -224,8 +222,8 @@ class KometPaylink(models.Model):
 
     def action_revoke(self):
         """Revoke links so that their URL stops working at once."""
-        self._paylink_check_sender_rights(self.company_id)
         self.check_access("read")
+        self._paylink_check_may_send(link._paylink_document() for link in self)
         to_revoke = self.filtered(lambda link: link.state in const.ACTIVE_STATES)
         to_revoke._paylink_mark_revoked(
             _("Payment link revoked by %(user)s.", user=self.env.user.name),
@@ -277,11 +275,11 @@ class KometPaylink(models.Model):
         return self.env["sale.order"].browse(vals["sale_order_id"]).exists()
 
     @api.model
-    def _paylink_user_may_send(self, companies):
-        """Whether the current user's role may send links for all of `companies`."""
+    def _paylink_user_may_send(self, documents):
+        """Whether the current user may send links for `documents` (see
+        `_paylink_check_may_send`)."""
         try:
-            self.check_access("create")
-            self._paylink_check_sender_rights(companies)
+            self._paylink_check_may_send(documents)
         except AccessError:
             return False
         return True
@@ -301,21 +299,37 @@ class KometPaylink(models.Model):
         )
 
     @api.model
-    def _paylink_check_sender_rights(self, companies):
-        """Refuse users whose role may not send links in `companies`.
+    def _paylink_check_may_send(self, documents):
+        """The one place that decides whether the current user may send, or revoke, links for
+        `documents` (invoices or sale orders): the five roles' access rights, the links' record
+        rules (each company's; Sales and Sales Allocations: the documents they are the
+        salesperson of) and each company's narrowing of the five roles.
 
-        Access rights already keep everyone outside the five roles away; this narrows further
-        to the roles each company allows in its settings.
+        :param documents: an iterable of `account.move` and `sale.order` records.
+        :raise AccessError: the user may not.
         """
         if self.env.su:
             return
+        self.check_access("create")
         user_groups = self.env.user.groups_id
-        for company in companies.sudo():
+        documents = [document.sudo() for records in documents for document in records]
+        for company in {document.company_id for document in documents}:
             if not company.komet_paylink_sender_group_ids & user_groups:
                 raise AccessError(
                     _(
                         "Your role may not send payment links for %(company)s.",
                         company=company.name,
+                    )
+                )
+        rule_domain = self.env["ir.rule"]._compute_domain(self._name, "create")
+        for document in documents if rule_domain else ():
+            field = "move_id" if document._name == "account.move" else "sale_order_id"
+            if not self.sudo().new({field: document.id}).filtered_domain(rule_domain):
+                raise AccessError(
+                    _(
+                        "You may not send payment links for %(document)s: it is not one of "
+                        "your documents.",
+                        document=document.display_name,
                     )
                 )
 
@@ -476,6 +490,8 @@ class KometPaylink(models.Model):
     def _paylink_create_transaction(self, amount):
         self.ensure_one()
         provider = self.env["payment.provider"]._paylink_provider_for(self.company_id)
+        if provider.state == "disabled":
+            raise UserError(_("Online payment is not available at the moment. Please contact us."))
         payment_method = self.env.ref("komet_paylink.payment_method_komet_checkout")
         document_values = (
             {"invoice_ids": [Command.set(self.move_id.ids)]}

@@ -3,7 +3,7 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .. import const, utils
+from .. import const
 
 _logger = logging.getLogger(__name__)
 
@@ -32,48 +32,61 @@ class KometPaylinkEvent(models.Model):
 
     @api.model
     def _paylink_receive(self, payload, signature_header):
-        """Handle one webhook delivery: verify, de-duplicate, read the session back, book.
+        """Handle one webhook delivery: verify, de-duplicate, read Stripe's side back, then
+        Odoo's notification flow (`_get_tx_from_notification_data`,
+        `_process_notification_data`).
 
         :return: the outcome, for the response and the event log.
         :raise ValidationError: bad signature or payload (answer 400).
-        :raise PaylinkRetryLater: Stripe could not be asked yet (answer 503).
+        :raise PaylinkRetryLater: Stripe could not be asked yet, or another delivery is booking
+                                  the same transaction (answer 503).
         """
-        event, company = self.env["res.company"]._paylink_verify_webhook(payload, signature_header)
+        event, providers = self.env["payment.provider"]._paylink_verify_webhook(
+            payload, signature_header
+        )
         # Signed by Stripe: from here on the event may be looked up and acted upon.
         events_sudo = self.sudo()
         event_type = event.get("type")
         if event_type not in const.HANDLED_EVENT_TYPES:
             return "ignored"
-        session_id = ((event.get("data") or {}).get("object") or {}).get("id")
-        if not isinstance(session_id, str) or not event.get("id"):
+        stripe_object = (event.get("data") or {}).get("object") or {}
+        if not isinstance(stripe_object.get("id"), str) or not event.get("id"):
             raise ValidationError(self.env._("Malformed Stripe event."))
-        test_mode = utils.is_test_mode_key(company.komet_paylink_stripe_secret_key or "")
-        if bool(event.get("livemode")) == test_mode:
+        livemode = bool(event.get("livemode"))
+        providers = providers.filtered(lambda provider: provider._paylink_is_live() == livemode)
+        if not providers:
             _logger.warning("Stripe event %s ignored: its mode is not the key's.", event["id"])
             return "ignored"
-        event_record = events_sudo._paylink_store(event, company)
+        event_record = events_sudo._paylink_store(event, providers[0].company_id)
         if not event_record:
             return "duplicate"
-        transaction = events_sudo.env["payment.transaction"].search(
-            [
-                ("provider_code", "=", const.PROVIDER_CODE),
-                ("provider_reference", "=", session_id),
-                ("company_id", "=", company.id),
-            ],
-            limit=1,
+        notification_data = {
+            "event_type": event_type,
+            "object": stripe_object,
+            "provider_ids": providers.ids,
+        }
+        transactions = events_sudo.env["payment.transaction"]
+        transaction = transactions._get_tx_from_notification_data(
+            const.PROVIDER_CODE, notification_data
         )
         if not transaction:
             event_record.outcome = "unknown reference"
             return "ignored"
+        event_record.write(
+            {"transaction_id": transaction.id, "company_id": transaction.company_id.id}
+        )
         try:
-            session = company._paylink_stripe_request(
-                "retrieve_checkout_session", session_id=session_id
-            )
+            notification_data.update(transaction._paylink_read_back(event_type, stripe_object))
         except ValidationError as error:
             raise PaylinkRetryLater(str(error)) from error
-        outcome = transaction._paylink_apply_checkout_session(session, event_type)
-        event_record.write({"transaction_id": transaction.id, "outcome": outcome})
-        return outcome
+        try:
+            with self.env.cr.savepoint():
+                transaction._process_notification_data(notification_data)
+        except ValidationError:
+            event_record.outcome = "rejected"
+            return "rejected"
+        event_record.outcome = notification_data["outcome"]
+        return event_record.outcome
 
     @api.model
     def _paylink_store(self, event, company):

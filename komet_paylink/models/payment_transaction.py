@@ -2,8 +2,10 @@ import logging
 
 import psycopg2
 
-from odoo import _, api, fields, models
+from odoo import _, fields, models
 from odoo.exceptions import ValidationError
+
+from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
 from .komet_paylink_event import PaylinkRetryLater
@@ -25,19 +27,142 @@ class PaymentTransaction(models.Model):
     komet_checkout_expires_at = fields.Datetime(
         string="Checkout Expires On", readonly=True, copy=False
     )
+    komet_stripe_payment_intent = fields.Char(
+        string="Stripe PaymentIntent",
+        help="The PaymentIntent of the paid Checkout Session: refunds and disputes refer to it.",
+        readonly=True,
+        index="btree_not_null",
+        copy=False,
+    )
 
-    # === BUSINESS METHODS === #
+    # === BUSINESS METHODS - PAYMENT FLOW === #
 
-    def _paylink_lock(self):
+    def _send_refund_request(self, amount_to_refund=None):
+        """Override of `payment` to refund through Stripe, from Odoo's own payment screens."""
+        refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
+        if self.provider_code != const.PROVIDER_CODE:
+            return refund_tx
+        if not self.komet_stripe_payment_intent:
+            raise ValidationError(
+                _("Stripe has no payment to refund for %(ref)s.", ref=self.reference)
+            )
+        # Held until this refund is recorded: a `charge.refunded` delivery for it waits, then
+        # finds it, and never records it a second time.
+        self._paylink_lock(for_refund=True)
+        minor_amount = utils.to_stripe_minor_units(-refund_tx.amount, refund_tx.currency_id.name)
+        refund = self.provider_id._paylink_stripe_request(
+            "refunds",
+            "create",
+            params={
+                "payment_intent": self.komet_stripe_payment_intent,
+                "amount": minor_amount,
+                "metadata": {"odoo_reference": refund_tx.reference},
+            },
+            # The same refund asked again (a lost answer, a double click) is not made twice.
+            idempotency_key=payment_utils.generate_idempotency_key(
+                self, scope=f"refund:{minor_amount}:{len(self.child_transaction_ids)}"
+            ),
+        )
+        refund_tx._handle_notification_data(const.PROVIDER_CODE, {"refund": refund})
+        return refund_tx
+
+    def _get_tx_from_notification_data(self, provider_code, notification_data):
+        """Override of `payment` to find the transaction a verified Stripe event is about,
+        among the providers whose webhook secret signed it.
+
+        :return: the transaction, or nothing when the event is about none of ours.
+        """
+        tx = super()._get_tx_from_notification_data(provider_code, notification_data)
+        if provider_code != const.PROVIDER_CODE or len(tx) == 1:
+            return tx
+        stripe_object = notification_data["object"]
+        domain = [
+            ("provider_code", "=", const.PROVIDER_CODE),
+            ("provider_id", "in", notification_data["provider_ids"]),
+        ]
+        if notification_data["event_type"] in const.CHECKOUT_EVENT_TYPES:
+            domain.append(("provider_reference", "=", stripe_object.get("id")))
+        else:
+            domain += [
+                ("komet_stripe_payment_intent", "=", stripe_object.get("payment_intent")),
+                ("operation", "!=", "refund"),
+            ]
+        return self.search(domain, limit=1)
+
+    def _process_notification_data(self, notification_data):
+        """Override of `payment` to bring the transaction in line with what Stripe reports.
+
+        `notification_data` holds what Stripe answered when asked, never an event's own copy:
+        'session' (a Checkout Session), 'refunds' (the refunds of the payment), 'refund' (one
+        refund, for a refund transaction) or 'dispute'. Idempotent: whatever the order or
+        number of events, a paid session books one payment and a refund is recorded once.
+        What was done is left in `notification_data['outcome']`, for the event log.
+
+        :raise ValidationError: the session does not match the transaction; nothing changed.
+        """
+        super()._process_notification_data(notification_data)
+        if self.provider_code != const.PROVIDER_CODE:
+            return
+        if self.operation == "refund":
+            notification_data["outcome"] = self._paylink_apply_refund(notification_data["refund"])
+            return
+        self._paylink_lock()
+        if "session" in notification_data:
+            outcome = self._paylink_apply_checkout_session(
+                notification_data["session"], notification_data.get("event_type")
+            )
+        elif "refunds" in notification_data:
+            outcome = self._paylink_record_refunds(notification_data["refunds"])
+        else:
+            outcome = self._paylink_record_dispute(notification_data["dispute"])
+        notification_data["outcome"] = outcome
+
+    # === BUSINESS METHODS - CHECKOUT === #
+
+    def _paylink_read_back(self, event_type, stripe_object):
+        """Ask Stripe for the current state of what a verified event is about: the event's own
+        copy may be stale, late or out of order.
+
+        :return: the notification data `_process_notification_data` acts on.
+        :raise ValidationError: Stripe could not be reached.
+        """
+        self.ensure_one()
+        provider = self.provider_id
+        if event_type in const.CHECKOUT_EVENT_TYPES:
+            session = provider._paylink_stripe_request(
+                "checkout.sessions", "retrieve", self.provider_reference
+            )
+            return {"session": session}
+        if event_type == const.REFUND_EVENT_TYPE:
+            refunds = provider._paylink_stripe_request(
+                "refunds",
+                "list",
+                params={"payment_intent": self.komet_stripe_payment_intent, "limit": 100},
+            )
+            return {"refunds": refunds.get("data") or []}
+        # A dispute only asks a person to act: the signed event says enough.
+        return {"dispute": stripe_object}
+
+    def _paylink_lock(self, for_refund=False):
         """Lock the transaction row so that two deliveries never book it at once.
 
         A delivery that finds the row locked does not wait on it, holding a database connection
         while the other one books: it is answered 503 and Stripe delivers it again later. A
         delivery that started before the other one committed gets a serialization failure,
-        which Odoo retries; neither is an error worth logging.
+        which Odoo retries; neither is an error worth logging. A refund request waits for the
+        lock and updates the row, so that a delivery which started before it commits is retried
+        and sees the refund.
 
         :raise PaylinkRetryLater: another delivery is booking this transaction.
         """
+        self.ensure_one()
+        if for_refund:
+            self.env.cr.execute(
+                "UPDATE payment_transaction SET write_date = now() at time zone 'UTC' "
+                "WHERE id = %s",
+                [self.id],
+            )
+            return
         try:
             with self.env.cr.savepoint(flush=False):
                 self.env.cr.execute(
@@ -54,15 +179,10 @@ class PaymentTransaction(models.Model):
         transaction, or False when it does."""
         self.ensure_one()
         currency_code = self.currency_id.name
-        test_mode = utils.is_test_mode_key(
-            self.company_id.sudo().komet_paylink_stripe_secret_key or ""
-        )
-        if self.provider_id._paylink_is_demo():
-            test_mode = True
         checks = (
             (session.get("id") == self.provider_reference, "session id"),
             (session.get("client_reference_id") == self.reference, "reference"),
-            (bool(session.get("livemode")) != test_mode, "mode"),
+            (bool(session.get("livemode")) == self.provider_id._paylink_is_live(), "mode"),
             ((session.get("currency") or "").upper() == currency_code, "currency"),
             (
                 session.get("amount_total")
@@ -74,15 +194,11 @@ class PaymentTransaction(models.Model):
         return ", ".join(wrong) if wrong else False
 
     def _paylink_apply_checkout_session(self, session, event_type):
-        """Bring the transaction, the payment and the link in line with the Checkout Session as
-        Stripe reports it now. Idempotent: whatever the order or number of events, a paid
-        session books one payment.
+        """Apply a Checkout Session as Stripe reports it now, through Odoo's state machine.
 
-        :return: what was done, for the event log: 'done', 'pending', 'error', 'cancel',
-                 'rejected' or 'unchanged'.
+        :return: 'done', 'pending', 'error', 'cancel' or 'unchanged'.
+        :raise ValidationError: the session does not match the transaction.
         """
-        self.ensure_one()
-        self._paylink_lock()
         mismatch = self._paylink_session_mismatch(session)
         if mismatch:
             _logger.warning(
@@ -90,23 +206,32 @@ class PaymentTransaction(models.Model):
                 self.reference,
                 mismatch,
             )
-            return "rejected"
-        status, payment_status = session.get("status"), session.get("payment_status")
-        if status == "complete" and payment_status in ("paid", "no_payment_required"):
+            raise ValidationError(
+                _("The Checkout Session does not match the transaction (%(what)s).", what=mismatch)
+            )
+        status = (session.get("status"), session.get("payment_status"))
+        if status in const.CHECKOUT_STATUS_MAPPING["done"]:
+            payment_intent = session.get("payment_intent")
+            if isinstance(payment_intent, dict):
+                payment_intent = payment_intent.get("id")
             booked = self.state != "done" or not self.is_post_processed
+            if payment_intent and not self.komet_stripe_payment_intent:
+                self.komet_stripe_payment_intent = payment_intent
             if self.state != "done":
                 self._set_done()
+            # Booked now, not by Odoo's post-processing cron: the invoice is reconciled when
+            # Stripe's webhook is answered.
             if not self.is_post_processed:
                 self._post_process()
             self.komet_paylink_id._paylink_mark_paid()
             return "done" if booked else "unchanged"
-        if event_type == "checkout.session.async_payment_failed":
+        if event_type == const.ASYNC_PAYMENT_FAILED_EVENT_TYPE:
             self._set_error(_("The customer's bank refused the payment."))
             return "error" if self.state == "error" else "unchanged"
-        if status == "complete":
+        if status in const.CHECKOUT_STATUS_MAPPING["pending"]:
             self._set_pending(_("Waiting for the customer's bank to confirm the payment."))
             return "pending" if self.state == "pending" else "unchanged"
-        if status == "expired":
+        if status in const.CHECKOUT_STATUS_MAPPING["cancel"]:
             self._set_canceled(_("The checkout expired before the customer paid."))
             return "cancel" if self.state == "cancel" else "unchanged"
         return "unchanged"
@@ -144,63 +269,146 @@ class PaymentTransaction(models.Model):
         }
 
     def _paylink_open_checkout_session(self, link, expires_at):
-        """Create the transaction's Checkout Session (or its simulated twin in demo mode) and
-        return the URL to send the customer to."""
+        """Create the transaction's Checkout Session and return the URL to send the customer
+        to."""
         self.ensure_one()
-        if self.provider_id._paylink_is_demo():
-            session = {"id": utils.generate_demo_session_id(), "url": None}
-        else:
-            params = self._paylink_checkout_params(link, expires_at)
-            session = link.company_id._paylink_stripe_request(
-                "create_checkout_session",
-                params=params,
-                idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
-            )
-        url = (
-            session["url"]
-            or f"{link.company_id.get_base_url()}{const.DEMO_CHECKOUT_ROUTE}/{session['id']}"
+        session = self.provider_id._paylink_stripe_request(
+            "checkout.sessions",
+            "create",
+            params=self._paylink_checkout_params(link, expires_at),
+            # A fresh key per attempt: Stripe replays a failed answer to a key it has seen, and
+            # a rolled-back attempt gives the next one the same transaction reference.
+            idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
         )
         self.write(
             {
                 "provider_reference": session["id"],
-                "komet_checkout_url": url,
+                "komet_checkout_url": session["url"],
                 "komet_checkout_expires_at": fields.Datetime.to_datetime(
                     utils.utc_from_timestamp(expires_at)
                 ),
             }
         )
-        return url
+        return session["url"]
 
-    def _paylink_demo_session(self, paid):
-        """The Checkout Session that demo mode simulates: what Stripe would report."""
+    # === BUSINESS METHODS - REFUNDS AND DISPUTES === #
+
+    def _paylink_record_refunds(self, refunds):
+        """Record the refunds Stripe lists for this payment: one refund transaction and payment
+        each, made in Stripe's dashboard or from Odoo, however often the event is delivered.
+
+        :return: 'refunded' or 'unchanged'.
+        """
         self.ensure_one()
-        if not self.provider_id._paylink_is_demo():
-            raise ValidationError(_("Demo mode is off."))
-        return {
-            "id": self.provider_reference,
-            "client_reference_id": self.reference,
-            "livemode": False,
-            "currency": self.currency_id.name.lower(),
-            "amount_total": utils.to_stripe_minor_units(self.amount, self.currency_id.name),
-            "status": "complete" if paid else "expired",
-            "payment_status": "paid" if paid else "unpaid",
-        }
+        refund_txs = self.child_transaction_ids.filtered(lambda tx: tx.operation == "refund")
+        outcome = "unchanged"
+        for refund in refunds:
+            refund_tx = refund_txs.filtered(lambda tx, r=refund: tx.provider_reference == r["id"])
+            if not refund_tx:
+                if refund.get("status") in const.REFUND_STATUS_MAPPING["error"]:
+                    continue
+                amount = payment_utils.to_major_currency_units(
+                    refund["amount"],
+                    self.currency_id,
+                    arbitrary_decimal_number=utils.stripe_decimals(self.currency_id.name),
+                )
+                refund_tx = self._create_child_transaction(amount, is_refund=True)
+            notification_data = {"refund": refund}
+            refund_tx._handle_notification_data(const.PROVIDER_CODE, notification_data)
+            if notification_data["outcome"] != "unchanged":
+                outcome = "refunded"
+        return outcome
 
-    @api.model
-    def _paylink_demo_find(self, session_id):
-        """The demo transaction a simulated checkout page serves, only while demo mode is on."""
-        if not self.env["payment.provider"]._paylink_is_demo() or not session_id.startswith(
-            "cs_demo_"
-        ):
-            return self.browse()
-        return self.sudo().search(
-            [("provider_code", "=", const.PROVIDER_CODE), ("provider_reference", "=", session_id)],
-            limit=1,
-        )
+    def _paylink_apply_refund(self, refund):
+        """Apply a Refund as Stripe reports it to this refund transaction.
 
-    def _paylink_demo_pay(self):
-        """Simulate a paid checkout through the webhook's own booking path."""
+        :return: 'done', 'pending', 'error' or 'unchanged'.
+        """
         self.ensure_one()
-        return self._paylink_apply_checkout_session(
-            self._paylink_demo_session(paid=True), "checkout.session.completed"
+        self.provider_reference = refund.get("id")
+        status = refund.get("status")
+        if status in const.REFUND_STATUS_MAPPING["done"]:
+            if self.state == "done":
+                return "unchanged"
+            self._set_done()
+            self._post_process()
+            self.source_transaction_id._paylink_log_on_documents(
+                _(
+                    "Refund of %(amount)s recorded (Stripe refund %(refund)s).",
+                    amount=self.currency_id.format(-self.amount),
+                    refund=self.provider_reference,
+                )
+            )
+            return "done"
+        if status in const.REFUND_STATUS_MAPPING["pending"]:
+            if self.state == "pending":
+                return "unchanged"
+            self._set_pending()
+            return "pending" if self.state == "pending" else "unchanged"
+        if self.state == "error":
+            return "unchanged"
+        self._set_error(
+            _(
+                "The refund did not go through. Check it in your Stripe Dashboard and address any "
+                "accounting difference."
+            ),
+            extra_allowed_states=("done",),
         )
+        return "error"
+
+    def _paylink_record_dispute(self, dispute):
+        """Tell the cashiers that the customer disputes this payment.
+
+        :return: 'dispute'.
+        """
+        self.ensure_one()
+        amount = payment_utils.to_major_currency_units(
+            dispute.get("amount") or 0,
+            self.currency_id,
+            arbitrary_decimal_number=utils.stripe_decimals(self.currency_id.name),
+        )
+        self._paylink_schedule_cashier_activity(
+            _("Payment disputed: %(ref)s", ref=self.reference),
+            _(
+                "The customer disputed %(amount)s of payment %(ref)s at their bank (reason: "
+                "%(reason)s). Answer the dispute %(dispute)s in your Stripe Dashboard before its "
+                "deadline; Stripe has withheld the amount meanwhile.",
+                amount=self.currency_id.format(amount),
+                ref=self.reference,
+                reason=dispute.get("reason") or _("not given"),
+                dispute=dispute.get("id") or "",
+            ),
+        )
+        return "dispute"
+
+    # === BUSINESS METHODS - CHATTER === #
+
+    def _paylink_documents(self):
+        """The documents this transaction pays: its invoices, else its orders."""
+        self.ensure_one()
+        return self.invoice_ids or self.sale_order_ids
+
+    def _paylink_log_on_documents(self, body):
+        self.ensure_one()
+        for document in self._paylink_documents().sudo():
+            document._message_log(body=body)
+
+    def _paylink_schedule_cashier_activity(self, summary, note):
+        """Put a to-do on the paid documents for each cashier of the company (failing any, the
+        company's payment-link admins), so that a person acts."""
+        self.ensure_one()
+        users = self.env["res.users"]
+        for xmlid in ("komet_paylink.group_role_cashier", "komet_paylink.group_role_admin"):
+            users = (
+                self.env.ref(xmlid)
+                .sudo()
+                .users.filtered(lambda user: self.company_id in user.company_ids and not user.share)
+            )
+            if users:
+                break
+        documents = self._paylink_documents().sudo()
+        for document in documents:
+            for user in users or self.env.ref("base.user_admin"):
+                document.activity_schedule(
+                    "mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id
+                )

@@ -1,36 +1,47 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from .. import const, utils
+from .. import const
 
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
-    # The Stripe secrets are written through these fields but never read back into them, so
-    # that a settings page never carries a secret to the browser.
+    # The Stripe account is the company's payment provider's: these fields are the short way to
+    # it. The secrets are written through them but never read back, so that a settings page
+    # never carries a secret to the browser.
+    komet_paylink_provider_id = fields.Many2one(
+        string="Payment Links Provider",
+        comodel_name="payment.provider",
+        compute="_compute_komet_paylink_provider_id",
+    )
     komet_paylink_stripe_secret_key = fields.Char(
         string="Stripe Secret Key",
         compute="_compute_komet_paylink_secrets",
-        inverse="_inverse_komet_paylink_stripe_secret_key",
+        inverse="_inverse_komet_paylink_provider_values",
         groups="base.group_system",
     )
     komet_paylink_stripe_webhook_secret = fields.Char(
         string="Stripe Webhook Signing Secret",
         compute="_compute_komet_paylink_secrets",
-        inverse="_inverse_komet_paylink_stripe_webhook_secret",
+        inverse="_inverse_komet_paylink_provider_values",
         groups="base.group_system",
+    )
+    komet_paylink_demo_mode = fields.Boolean(
+        string="Payment Links Demo Mode",
+        help="Replace Stripe with a local simulated checkout, to show the whole flow without a "
+        "Stripe account. Refused while a live key is set.",
+        compute="_compute_komet_paylink_demo_mode",
+        inverse="_inverse_komet_paylink_provider_values",
     )
     komet_paylink_stripe_key_hint = fields.Char(
-        string="Stripe Key In Use",
-        compute="_compute_komet_paylink_secret_hints",
-        groups="base.group_system",
+        related="komet_paylink_provider_id.komet_stripe_key_hint"
     )
     komet_paylink_webhook_secret_hint = fields.Char(
-        string="Webhook Secret In Use",
-        compute="_compute_komet_paylink_secret_hints",
-        groups="base.group_system",
+        related="komet_paylink_provider_id.komet_webhook_secret_hint"
     )
+    komet_paylink_provider_state = fields.Selection(related="komet_paylink_provider_id.state")
+    komet_paylink_webhook_url = fields.Char(related="komet_paylink_provider_id.komet_webhook_url")
     komet_paylink_lifetime_hours = fields.Integer(
         string="Payment Link Lifetime (Hours)",
         help="How long a payment link works after the customer first opens it.",
@@ -40,12 +51,6 @@ class ResConfigSettings(models.TransientModel):
     komet_paylink_send_by_default = fields.Boolean(
         string="Send Payment Links By Default",
         config_parameter=const.PARAM_SEND_BY_DEFAULT,
-    )
-    komet_paylink_demo_mode = fields.Boolean(
-        string="Payment Links Demo Mode",
-        help="Replace Stripe with a local simulated checkout, to show the whole flow without a "
-        "Stripe account. Never switch it on in production.",
-        config_parameter=const.PARAM_DEMO_MODE,
     )
     komet_paylink_stripe_api_base = fields.Char(
         string="Stripe API Base Address",
@@ -62,43 +67,38 @@ class ResConfigSettings(models.TransientModel):
 
     # === COMPUTE METHODS === #
 
+    @api.depends("company_id")
+    def _compute_komet_paylink_provider_id(self):
+        for settings in self:
+            settings.komet_paylink_provider_id = self.env["payment.provider"]._paylink_provider_for(
+                settings.company_id, create=False
+            )
+
     def _compute_komet_paylink_secrets(self):
         self.komet_paylink_stripe_secret_key = False
         self.komet_paylink_stripe_webhook_secret = False
 
     @api.depends("company_id")
-    def _compute_komet_paylink_secret_hints(self):
+    def _compute_komet_paylink_demo_mode(self):
         for settings in self:
-            company = settings.company_id.sudo()
-            settings.komet_paylink_stripe_key_hint = utils.secret_hint(
-                company.komet_paylink_stripe_secret_key
-            )
-            settings.komet_paylink_webhook_secret_hint = utils.secret_hint(
-                company.komet_paylink_stripe_webhook_secret
-            )
+            settings.komet_paylink_demo_mode = settings.komet_paylink_provider_id.komet_demo_mode
 
-    def _inverse_komet_paylink_stripe_secret_key(self):
-        for settings in self.filtered("komet_paylink_stripe_secret_key"):
-            key = settings.komet_paylink_stripe_secret_key.strip()
-            if not utils.is_stripe_secret_key(key):
-                raise ValidationError(
-                    _(
-                        "A Stripe secret key starts with sk_test_ or sk_live_ (or rk_ for a "
-                        "restricted key)."
-                    )
-                )
-            settings.company_id.sudo().komet_paylink_stripe_secret_key = key
-            # Payments taken with a test key are flagged as test payments, as Odoo's own
-            # providers do.
+    def _inverse_komet_paylink_provider_values(self):
+        """Write the Stripe account on the company's provider: an empty key field keeps the
+        stored key, and the key's prefix sets the provider's mode."""
+        for settings in self:
             provider = self.env["payment.provider"]._paylink_provider_for(settings.company_id)
-            provider.state = "test" if utils.is_test_mode_key(key) else "enabled"
+            provider._paylink_set_account(
+                secret_key=settings.komet_paylink_stripe_secret_key,
+                webhook_secret=settings.komet_paylink_stripe_webhook_secret,
+                demo_mode=settings.komet_paylink_demo_mode,
+            )
 
-    def _inverse_komet_paylink_stripe_webhook_secret(self):
-        for settings in self.filtered("komet_paylink_stripe_webhook_secret"):
-            secret = settings.komet_paylink_stripe_webhook_secret.strip()
-            if not secret.startswith("whsec_"):
-                raise ValidationError(_("A Stripe webhook signing secret starts with whsec_."))
-            settings.company_id.sudo().komet_paylink_stripe_webhook_secret = secret
+    # === ACTION METHODS === #
+
+    def action_komet_paylink_open_provider(self):
+        self.ensure_one()
+        return self.komet_paylink_provider_id._get_records_action()
 
     # === CONSTRAINT METHODS === #
 

@@ -2,6 +2,7 @@ from . import (
     test_adversarial,
     test_link_lifecycle,
     test_pay_page,
+    test_provider,
     test_roles,
     test_roles_rpc,
     test_sending,

@@ -74,7 +74,8 @@ class PaylinkHttpCommon(PaylinkCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["ir.config_parameter"].sudo().set_param("komet_paylink.demo_mode", "False")
+        cls.provider = cls.env["payment.provider"]._paylink_provider_for(cls.company)
+        cls.provider._paylink_set_account(demo_mode=False)
 
     def _send_link(self, document=None):
         document = document or self.invoice
@@ -94,9 +95,7 @@ class PaylinkHttpCommon(PaylinkCommon):
         )
 
     def _set_demo_mode(self, enabled):
-        self.env["ir.config_parameter"].sudo().set_param(
-            "komet_paylink.demo_mode", "True" if enabled else "False"
-        )
+        self.provider._paylink_set_account(demo_mode=enabled)
 
     def assertPayHeaders(self, response):
         self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
@@ -119,11 +118,8 @@ class PaylinkStripeCommon(PaylinkHttpCommon):
         cls.env["ir.config_parameter"].sudo().set_param(
             "komet_paylink.stripe_api_base", cls.stripe.base_url
         )
-        cls.company.sudo().write(
-            {
-                "komet_paylink_stripe_secret_key": cls.secret_key,
-                "komet_paylink_stripe_webhook_secret": cls.webhook_secret,
-            }
+        cls.provider._paylink_set_account(
+            secret_key=cls.secret_key, webhook_secret=cls.webhook_secret
         )
 
     def setUp(self):

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 API_VERSION = "2024-06-20"
 SESSIONS_PATH = "/v1/checkout/sessions"
+REFUNDS_PATH = "/v1/refunds"
 
 # Stripe's bounds on a Checkout Session's `expires_at`, measured from its creation; the fake
 # allows a little slack for the time the request takes to arrive.
@@ -174,7 +175,8 @@ class FakeStripeServer:
     """A fake Stripe API on 127.0.0.1 (random port), served from a daemon thread.
 
     Attributes the tests read: `base_url`, `requests` (each a dict with method, path, query,
-    headers with lowercased names, params, body), `sessions` (id -> session dict).
+    headers with lowercased names, params, body), `sessions` (id -> session dict), `refunds`
+    (id -> refund dict).
     Set `strict = False` to skip the parameter checks Stripe makes on session creation.
     """
 
@@ -182,6 +184,7 @@ class FakeStripeServer:
         self.strict = strict
         self.requests = []
         self.sessions = {}
+        self.refunds = {}
         self._idempotency = {}
         self._failures = []
         self._lock = threading.RLock()
@@ -224,6 +227,7 @@ class FakeStripeServer:
         with self._lock:
             self.requests.clear()
             self.sessions.clear()
+            self.refunds.clear()
             self._idempotency.clear()
             self._failures.clear()
 
@@ -233,6 +237,12 @@ class FakeStripeServer:
             session = self.sessions[session_id]
             session.update(changes)
             return copy.deepcopy(session)
+
+    def add_refund(self, payment_intent, amount, status="succeeded"):
+        """Refund a payment as from Stripe's dashboard; return the refund."""
+        with self._lock:
+            refund = self._new_refund(payment_intent, amount, status, {})
+            return copy.deepcopy(refund)
 
     def last_request(self, path_prefix=None):
         """The latest request recorded, or the latest whose path starts with `path_prefix`."""
@@ -324,11 +334,20 @@ class FakeStripeServer:
             return 200, copy.deepcopy(self._get_session(unquote(match.group(1))))
         if match and method == "POST" and match.group(2):
             return 200, self._expire_session(unquote(match.group(1)))
+        if path.rstrip("/") == REFUNDS_PATH and method == "POST":
+            return self._create_refund(params, api_key, idempotency_key, response_headers)
+        if path.rstrip("/") == REFUNDS_PATH and method == "GET":
+            refunds = [
+                copy.deepcopy(refund)
+                for refund in self.refunds.values()
+                if refund["payment_intent"] == params.get("payment_intent")
+            ]
+            return 200, {"object": "list", "data": refunds[::-1], "has_more": False}
         raise StripeFakeError(
             404,
             "invalid_request_error",
             f"Unrecognized request URL ({method}: {path}). (The Stripe fake only knows "
-            "Checkout Sessions.)",
+            "Checkout Sessions and Refunds.)",
         )
 
     def _get_session(self, session_id):
@@ -353,6 +372,52 @@ class FakeStripeServer:
             )
         session.update(status="expired", url=None)
         return copy.deepcopy(session)
+
+    def _new_refund(self, payment_intent, amount, status, metadata):
+        refund = {
+            "id": f"re_{secrets.token_hex(12)}",
+            "object": "refund",
+            "amount": amount,
+            "payment_intent": payment_intent,
+            "charge": f"ch_{payment_intent}",
+            "metadata": dict(metadata),
+            "status": status,
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    def _create_refund(self, params, api_key, idempotency_key, response_headers):
+        scope = (api_key, idempotency_key)
+        if idempotency_key and scope in self._idempotency:
+            response_headers["Idempotent-Replayed"] = "true"
+            return 200, copy.deepcopy(self.refunds[self._idempotency[scope][1]])
+        payment_intent = params.get("payment_intent")
+        paid = [
+            session
+            for session in self.sessions.values()
+            if session.get("payment_intent") == payment_intent
+            and session.get("payment_status") == "paid"
+        ]
+        if not payment_intent or not paid:
+            raise _invalid(f"No such payment_intent: '{payment_intent}'", "payment_intent")
+        _check_integer(params.get("amount"), "amount")
+        amount = int(params["amount"])
+        refunded = sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == payment_intent and refund["status"] != "failed"
+        )
+        if amount <= 0 or amount + refunded > paid[0]["amount_total"]:
+            raise _invalid(
+                f"Refund amount ({amount}) is greater than the unrefunded amount on the charge.",
+                "amount",
+                code="amount_too_large",
+            )
+        refund = self._new_refund(payment_intent, amount, "succeeded", params.get("metadata") or {})
+        if idempotency_key:
+            self._idempotency[scope] = (copy.deepcopy(params), refund["id"])
+        return 200, copy.deepcopy(refund)
 
     def _create_session(self, params, api_key, idempotency_key, response_headers):
         scope = (api_key, idempotency_key)

@@ -296,7 +296,7 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
             ("komet.paylink", "create", [{"move_id": self.invoice.id}]),
             ("komet.paylink", "action_revoke", [[link.id]]),
             ("komet.paylink", "search_read", [[], ["state", "amount"]]),
-            ("res.company", "read", [[self.company.id], ["komet_paylink_stripe_secret_key"]]),
+            ("payment.provider", "read", [[self.provider.id], ["komet_stripe_secret_key"]]),
             ("res.config.settings", "create", [{"komet_paylink_stripe_secret_key": "sk_live_x"}]),
         )
         for model, method, args in calls:
@@ -306,20 +306,20 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
                     {"model": model, "method": method, "args": args, "kwargs": {}},
                 )
         self.assertEqual(link.state, "sent")
-        self.assertEqual(self.company.sudo().komet_paylink_stripe_secret_key, self.secret_key)
+        self.assertEqual(self.provider.sudo().komet_stripe_secret_key, self.secret_key)
 
     @mute_logger("odoo.http")
     def test_portal_and_role_users_cannot_read_the_secrets(self):
         """Test that a portal user and the role members cannot read the Stripe secrets."""
-        for login in ("test_portal", "test_cashier", "test_admin"):
+        for login in ("test_portal", "test_cashier", "test_admin", "test_plain"):
             self.authenticate(login, login)
             with self.subTest(login=login), self.assertRaises(JsonRpcException) as caught:
                 self.make_jsonrpc_request(
-                    "/web/dataset/call_kw/res.company/read",
+                    "/web/dataset/call_kw/payment.provider/read",
                     {
-                        "model": "res.company",
+                        "model": "payment.provider",
                         "method": "read",
-                        "args": [[self.company.id], ["komet_paylink_stripe_webhook_secret"]],
+                        "args": [[self.provider.id], ["komet_stripe_webhook_secret"]],
                         "kwargs": {},
                     },
                 )

@@ -70,7 +70,7 @@ class TestStripeCheckout(PaylinkStripeCommon, HttpCase):
     def test_stripe_down_leaves_nothing_behind_and_a_retry_succeeds(self):
         """Test that a Stripe failure shows an error, keeps no transaction, and a retry works."""
         self.stripe.fail_next(500, count=2)
-        with mute_logger("odoo.addons.komet_paylink.models.res_company"):
+        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"):
             link, token, response = self._open_checkout()
         self.assertEqual(response.status_code, 503)
         self.assertIn("could not be reached", response.text)

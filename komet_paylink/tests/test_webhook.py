@@ -106,7 +106,7 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
     def test_no_secret_configured_refuses_every_event(self):
         """Test that with no webhook secret set, even a well-signed event is refused."""
         link, transaction = self._checkout_transaction()
-        self.company.sudo().komet_paylink_stripe_webhook_secret = False
+        self.provider.sudo().komet_stripe_webhook_secret = False
         event = make_event("checkout.session.completed", self._pay_session(transaction))
         self.assertEqual(self._deliver(event).status_code, 400)
         self.assertNothingBooked(link)
@@ -138,7 +138,7 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
         """Test that a test-mode event is ignored when the company runs on live keys."""
         link, transaction = self._checkout_transaction()
         event = make_event("checkout.session.completed", self._pay_session(transaction))
-        self.company.sudo().komet_paylink_stripe_secret_key = "sk_live_51KometLiveKey0000"
+        self.provider._paylink_set_account(secret_key="sk_live_51KometLiveKey0000")
         with mute_logger("odoo.addons.komet_paylink.models.komet_paylink_event"):
             response = self._deliver(event)
         self.assertEqual(response.status_code, 200)
@@ -192,7 +192,7 @@ class TestWebhook(PaylinkStripeCommon, HttpCase):
         link, transaction = self._checkout_transaction()
         event = make_event("checkout.session.completed", self._pay_session(transaction))
         self.stripe.fail_next(500, count=2)
-        with mute_logger("odoo.addons.komet_paylink.models.res_company"):
+        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"):
             response = self._deliver(event)
         self.assertEqual(response.status_code, 503)
         self.assertNothingBooked(link)

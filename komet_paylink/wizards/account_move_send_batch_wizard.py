@@ -18,7 +18,7 @@ class AccountMoveSendBatchWizard(models.TransientModel):
     def _compute_komet_paylink_can_send(self):
         for wizard in self:
             wizard.komet_paylink_can_send = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.move_ids.company_id
+                wizard.move_ids
             )
 
     @api.depends("komet_paylink_include")

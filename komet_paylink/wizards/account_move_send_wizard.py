@@ -24,7 +24,7 @@ class AccountMoveSendWizard(models.TransientModel):
     def _compute_komet_paylink_can_send(self):
         for wizard in self:
             wizard.komet_paylink_can_send = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.company_id
+                wizard.move_id
             )
 
     @api.depends("komet_paylink_include")

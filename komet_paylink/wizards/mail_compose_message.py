@@ -26,7 +26,7 @@ class MailComposeMessage(models.TransientModel):
             composer.komet_paylink_include = (
                 bool(orders)
                 and self.env["account.move.send"]._paylink_send_by_default()
-                and self.env["komet.paylink"]._paylink_user_may_send(orders.company_id)
+                and self.env["komet.paylink"]._paylink_user_may_send(orders)
                 and all(
                     order._paylink_invoices_to_pay() or not order._paylink_unpayable_reason()
                     for order in orders
@@ -39,7 +39,7 @@ class MailComposeMessage(models.TransientModel):
             orders = composer._paylink_orders()
             composer.komet_paylink_can_send = bool(orders) and self.env[
                 "komet.paylink"
-            ]._paylink_user_may_send(orders.company_id)
+            ]._paylink_user_may_send(orders)
 
     # === BUSINESS METHODS === #
 
