@@ -8,6 +8,7 @@ import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlsplit
 
 import qrcode
 
@@ -106,6 +107,12 @@ def to_stripe_minor_units(amount, currency_code):
 def from_stripe_minor_units(minor, currency_code):
     """Express Stripe's minor units of a currency back in major units."""
     return float(Decimal(int(minor)) / (10 ** stripe_decimals(currency_code)))
+
+
+def is_stripe_checkout_url(url):
+    """Tell whether `url` is a page of Stripe Checkout, over HTTPS."""
+    parts = urlsplit(url or "")
+    return parts.scheme == "https" and parts.hostname == const.STRIPE_CHECKOUT_HOST
 
 
 def checkout_expiry(now_ts, link_expires_ts):

@@ -1,6 +1,8 @@
 from . import (
     account_move,
+    account_move_line,
     account_move_send,
+    account_payment,
     ir_http,
     komet_paylink,
     komet_paylink_demo,

@@ -39,8 +39,10 @@ class AccountMove(models.Model):
     # === BUSINESS METHODS === #
 
     def _paylink_amount_due(self):
+        """What the customer pays now, as Odoo's own invoice payment computes it: the
+        residual, or the discounted amount while an early-payment discount holds."""
         self.ensure_one()
-        return self.amount_residual
+        return self._get_invoice_next_payment_values().get("amount_due", self.amount_residual)
 
     def _paylink_unpayable_reason(self):
         """Return why this document cannot get a payment link, or False when it can."""
@@ -88,6 +90,22 @@ class AccountMove(models.Model):
         res = super().button_cancel()
         self._paylink_close_links()
         return res
+
+    def _paylink_sync_links(self):
+        """Bring the live links of these invoices, and of their sale orders, in line with what
+        is due now."""
+        invoices = self.filtered(lambda move: move.move_type == "out_invoice")
+        if not invoices:
+            return
+        orders = invoices.sudo().invoice_line_ids.sale_line_ids.order_id
+        self.env["komet.paylink"].sudo().search(
+            [
+                ("state", "in", ACTIVE_STATES),
+                "|",
+                ("move_id", "in", invoices.ids),
+                ("sale_order_id", "in", orders.ids),
+            ]
+        )._paylink_sync_with_documents()
 
     def _paylink_close_links(self):
         links = (

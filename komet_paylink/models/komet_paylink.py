@@ -13,6 +13,10 @@ class PaylinkRateLimited(UserError):
     """A customer asked for new links faster than the cooldown allows."""
 
 
+class PaylinkProcessing(UserError):
+    """A payment through the link is being confirmed: Pay opens no other checkout."""
+
+
 class KometPaylink(models.Model):
     _name = "komet.paylink"
     _description = "Payment Link"
@@ -394,17 +398,34 @@ class KometPaylink(models.Model):
         self.sudo().write(values)
         for link in self:
             link._paylink_log(message)
+        self.transaction_ids._paylink_expire_sessions()
 
     def _paylink_mark_expired(self):
         self.sudo().write({"state": const.STATE_EXPIRED, "expired_at": fields.Datetime.now()})
         for link in self:
             link._paylink_log(_("Payment link expired."))
+        self.transaction_ids._paylink_expire_sessions()
 
     def _paylink_mark_paid(self):
         to_pay = self.filtered(lambda link: link.state != const.STATE_PAID)
         to_pay.sudo().write({"state": const.STATE_PAID, "paid_at": fields.Datetime.now()})
         for link in to_pay:
             link._paylink_log(_("Payment link paid."))
+        to_pay.transaction_ids._paylink_expire_sessions()
+
+    def _paylink_sync_with_documents(self):
+        """Follow what happened to the documents outside the link: close the link of a
+        document paid another way or credited in full, and expire a Checkout Session opened
+        for an amount no longer due."""
+        for link in self.filtered(lambda link: link.state in const.ACTIVE_STATES):
+            document = link._paylink_document()
+            reason = document._paylink_unpayable_reason()
+            if reason:
+                link._paylink_mark_revoked(_("Payment link closed: %(reason)s", reason=reason))
+            else:
+                link.transaction_ids._paylink_expire_sessions(
+                    keep_amount=document._paylink_amount_due()
+                )
 
     @api.model
     def _paylink_find_by_token(self, token):
@@ -428,13 +449,17 @@ class KometPaylink(models.Model):
         )
         overdue_links._paylink_mark_expired()
         _logger.info("Expired %s payment link(s).", len(overdue_links))
+        # Checkout Sessions of closed links that Stripe could not be asked to expire yet.
+        self.env["payment.transaction"].search(
+            [("komet_expire_pending", "=", True)]
+        )._paylink_expire_sessions()
 
     # === PUBLIC PAGE METHODS === #
 
     def _paylink_page_state(self):
         """What the public page shows for this link, without changing anything (a GET may be a
-        mail scanner): 'active', 'paid', 'expired' or 'gone' (unknown, revoked, or nothing
-        left to pay)."""
+        mail scanner): 'active', 'processing' (a payment is being confirmed), 'paid',
+        'expired' or 'gone' (unknown, revoked, or nothing left to pay)."""
         if not self or self.state == const.STATE_REVOKED:
             return "gone"
         self.ensure_one()
@@ -445,36 +470,41 @@ class KometPaylink(models.Model):
             return "paid"
         if self.state == const.STATE_EXPIRED or self._paylink_is_past_expiry():
             return "expired"
+        if self._paylink_processing_since():
+            return "processing"
         if document._paylink_unpayable_reason():
             return "gone"
         return "active"
 
     def _paylink_start_checkout(self):
-        """Start paying: register the customer's first deliberate action, then open a checkout
-        for the amount due now, read from the database. Return the URL to redirect to.
+        """Start paying: register the customer's first deliberate action, then reuse the
+        link's open Checkout Session for the amount due now (read from the database), or open
+        one. Return the URL, as Stripe returned it, to redirect to.
 
-        :raise UserError: the link expired, or the checkout could not be opened.
+        Two presses at the same instant open one session: the second waits for the first, then
+        Odoo retries it on the first one's outcome.
+
+        :raise UserError: the link expired, a payment is processing, or no checkout could be
+                          opened.
         """
         self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE komet_paylink SET write_date = now() at time zone 'UTC' WHERE id = %s",
+            [self.id],
+            log_exceptions=False,
+        )
         if not self._paylink_register_open():
             raise UserError(_("This payment link has expired."))
+        self._paylink_check_not_processing()
         document = self._paylink_document()
         reason = document._paylink_unpayable_reason()
         if reason:
             raise UserError(reason)
         amount = document._paylink_amount_due()
+        url = self.transaction_ids._paylink_reuse_checkout(amount)
+        if url:
+            return url
         now = fields.Datetime.now()
-        reusable = self.transaction_ids.filtered(
-            lambda tx: (
-                tx.state == "draft"
-                and tx.komet_checkout_url
-                and tx.currency_id.compare_amounts(tx.amount, amount) == 0
-                and tx.komet_checkout_expires_at
-                and tx.komet_checkout_expires_at > now + timedelta(minutes=5)
-            )
-        )[:1]
-        if reusable:
-            return reusable.komet_checkout_url
         expires_at = utils.checkout_expiry(
             utils.to_timestamp(now), utils.to_timestamp(self.expires_at)
         )
@@ -486,6 +516,23 @@ class KometPaylink(models.Model):
         with self.env.cr.savepoint():
             transaction = self._paylink_create_transaction(amount)
             return transaction._paylink_open_checkout_session(self, expires_at)
+
+    def _paylink_processing_since(self):
+        """When the link's payment that is being confirmed (a bank debit) started, or False."""
+        self.ensure_one()
+        processing = self.transaction_ids.filtered(lambda tx: tx.state in ("pending", "authorized"))
+        return processing and min(processing.mapped("last_state_change"))
+
+    def _paylink_check_not_processing(self):
+        since = self._paylink_processing_since()
+        if since:
+            raise PaylinkProcessing(
+                _(
+                    "Your payment is being confirmed (since %(since)s UTC): you do not need to "
+                    "pay again.",
+                    since=fields.Datetime.to_string(since),
+                )
+            )
 
     def _paylink_create_transaction(self, amount):
         self.ensure_one()

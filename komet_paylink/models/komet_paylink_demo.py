@@ -46,15 +46,20 @@ class KometPaylinkDemo(models.AbstractModel):
         return {
             "id": session_id,
             "object": "checkout.session",
-            "url": f"{provider.company_id.get_base_url()}{const.DEMO_CHECKOUT_ROUTE}/{session_id}",
+            "url": self._checkout_url(provider, session_id),
             "client_reference_id": params["client_reference_id"],
             "livemode": False,
             "currency": line["currency"],
             "amount_total": line["unit_amount"],
+            "expires_at": params["expires_at"],
             "status": "open",
             "payment_status": "unpaid",
             "payment_intent": None,
         }
+
+    @api.model
+    def _checkout_url(self, provider, session_id):
+        return f"{provider.company_id.get_base_url()}{const.DEMO_CHECKOUT_ROUTE}/{session_id}"
 
     @api.model
     def _session(self, transaction, paid=False):
@@ -65,9 +70,17 @@ class KometPaylinkDemo(models.AbstractModel):
             status = ("expired", "unpaid")
         else:
             status = ("open", "unpaid")
+        link = transaction.komet_paylink_id
+        expires_at = (
+            utils.to_timestamp(transaction.create_date) + const.CHECKOUT_MAX_LIFETIME_SECONDS
+        )
+        if link.expires_at:
+            expires_at = min(expires_at, utils.to_timestamp(link.expires_at))
         return {
             "id": transaction.provider_reference,
             "object": "checkout.session",
+            "url": self._checkout_url(transaction.provider_id, transaction.provider_reference),
+            "expires_at": expires_at,
             "client_reference_id": transaction.reference,
             "livemode": False,
             "currency": transaction.currency_id.name.lower(),

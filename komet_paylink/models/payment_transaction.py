@@ -2,12 +2,13 @@ import logging
 
 import psycopg2
 
-from odoo import _, fields, models
-from odoo.exceptions import ValidationError
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import AccessError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
+from .komet_paylink import PaylinkProcessing
 from .komet_paylink_event import PaylinkRetryLater
 
 _logger = logging.getLogger(__name__)
@@ -23,9 +24,12 @@ class PaymentTransaction(models.Model):
         index="btree_not_null",
         copy=False,
     )
-    komet_checkout_url = fields.Char(string="Checkout URL", readonly=True, copy=False)
-    komet_checkout_expires_at = fields.Datetime(
-        string="Checkout Expires On", readonly=True, copy=False
+    komet_expire_pending = fields.Boolean(
+        string="Checkout Session To Expire",
+        help="The link closed while Stripe could not be reached: the scheduled action expires "
+        "the Checkout Session at Stripe as soon as it can.",
+        readonly=True,
+        copy=False,
     )
     komet_stripe_payment_intent = fields.Char(
         string="Stripe PaymentIntent",
@@ -34,6 +38,28 @@ class PaymentTransaction(models.Model):
         index="btree_not_null",
         copy=False,
     )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override of `payment` to let only the payment-link flow itself (as the superuser)
+        make transactions of the links' provider: Billing users may create transactions."""
+        if not self.env.su:
+            provider_ids = {vals.get("provider_id") for vals in vals_list}
+            providers = self.env["payment.provider"].sudo().browse(provider_ids - {None})
+            if any(vals.get("komet_paylink_id") for vals in vals_list) or (
+                const.PROVIDER_CODE in providers.mapped("code")
+            ):
+                raise AccessError(_("Payment-link transactions are made by payment links only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        """Override of `payment` to keep what decides where a customer is sent and what they
+        pay out of reach of users: Billing users may write transactions."""
+        if not self.env.su and any(tx.provider_code == const.PROVIDER_CODE for tx in self):
+            raise AccessError(_("Payment-link transactions cannot be changed by hand."))
+        return super().write(vals)
 
     # === BUSINESS METHODS - PAYMENT FLOW === #
 
@@ -206,25 +232,20 @@ class PaymentTransaction(models.Model):
                 self.reference,
                 mismatch,
             )
-            raise ValidationError(
-                _("The Checkout Session does not match the transaction (%(what)s).", what=mismatch)
-            )
+            if session.get("payment_status") == "paid" and self.state != "error":
+                self._paylink_reject_taken_payment(mismatch)
+            return "rejected"
         status = (session.get("status"), session.get("payment_status"))
         if status in const.CHECKOUT_STATUS_MAPPING["done"]:
             payment_intent = session.get("payment_intent")
             if isinstance(payment_intent, dict):
                 payment_intent = payment_intent.get("id")
-            booked = self.state != "done" or not self.is_post_processed
             if payment_intent and not self.komet_stripe_payment_intent:
                 self.komet_stripe_payment_intent = payment_intent
-            if self.state != "done":
-                self._set_done()
-            # Booked now, not by Odoo's post-processing cron: the invoice is reconciled when
-            # Stripe's webhook is answered.
-            if not self.is_post_processed:
-                self._post_process()
-            self.komet_paylink_id._paylink_mark_paid()
-            return "done" if booked else "unchanged"
+            if self.state == "done" and self.is_post_processed:
+                return "unchanged"
+            self._paylink_book()
+            return "done"
         if event_type == const.ASYNC_PAYMENT_FAILED_EVENT_TYPE:
             self._set_error(_("The customer's bank refused the payment."))
             return "error" if self.state == "error" else "unchanged"
@@ -235,6 +256,66 @@ class PaymentTransaction(models.Model):
             self._set_canceled(_("The checkout expired before the customer paid."))
             return "cancel" if self.state == "cancel" else "unchanged"
         return "unchanged"
+
+    def _paylink_book(self):
+        """Book a payment Stripe took, once. Money that lands on a closed link is booked too:
+        on its document while that is still open, else as the customer's credit (a draft or
+        cancelled invoice is never posted by it). What exceeds the amount due stays the
+        customer's credit, with a to-do for the cashiers."""
+        link = self.komet_paylink_id
+        documents = self._paylink_documents()
+        open_documents = documents.filtered(
+            lambda document: not document._paylink_unpayable_reason()
+        )
+        due = sum(document._paylink_amount_due() for document in open_documents)
+        if documents and not open_documents:
+            self.write({"invoice_ids": [Command.clear()], "sale_order_ids": [Command.clear()]})
+        if self.state != "done":
+            # Even a session expired on our side may have been paid an instant before.
+            self._set_done(extra_allowed_states=("cancel",))
+        if open_documents:
+            # Before Odoo reconciles, so that the reconciliation sees the link paid, not
+            # "paid another way".
+            link._paylink_mark_paid()
+        # Booked now, not by Odoo's post-processing cron: the invoice is reconciled when
+        # Stripe's webhook is answered.
+        if not self.is_post_processed:
+            self._post_process()
+        if self.currency_id.compare_amounts(self.amount, due) > 0:
+            self._paylink_schedule_cashier_activity(
+                _("Payment kept as customer credit: %(ref)s", ref=self.reference),
+                _(
+                    "%(amount)s was paid through a payment link for %(documents)s, which had "
+                    "%(due)s left to pay. The difference is kept as the customer's credit on "
+                    "payment %(payment)s: reconcile it with another invoice or refund it.",
+                    amount=self.currency_id.format(self.amount),
+                    documents=", ".join(documents.mapped("display_name")) or "-",
+                    due=self.currency_id.format(due),
+                    payment=self.payment_id.display_name or self.reference,
+                ),
+                documents=documents,
+            )
+
+    def _paylink_reject_taken_payment(self, mismatch):
+        """Stripe took money for a session that does not match its transaction: nothing is
+        booked, and a person must look."""
+        self._set_error(
+            _(
+                "Stripe reports a payment that does not match this transaction (%(what)s).",
+                what=mismatch,
+            )
+        )
+        self._paylink_schedule_cashier_activity(
+            _("Payment refused by the checks: %(ref)s", ref=self.reference),
+            _(
+                "Stripe took a payment for %(ref)s (Checkout Session %(session)s) that does not "
+                "match it: %(what)s. Nothing was booked. Check the payment in your Stripe "
+                "Dashboard, then refund it there or record it by hand.",
+                ref=self.reference,
+                session=self.provider_reference,
+                what=mismatch,
+            ),
+        )
 
     def _paylink_checkout_params(self, link, expires_at):
         """The Checkout Session to ask Stripe for: the amount comes from this transaction,
@@ -280,16 +361,81 @@ class PaymentTransaction(models.Model):
             # a rolled-back attempt gives the next one the same transaction reference.
             idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
         )
-        self.write(
-            {
-                "provider_reference": session["id"],
-                "komet_checkout_url": session["url"],
-                "komet_checkout_expires_at": fields.Datetime.to_datetime(
-                    utils.utc_from_timestamp(expires_at)
-                ),
-            }
-        )
-        return session["url"]
+        self.provider_reference = session["id"]
+        return self._paylink_checked_checkout_url(session)
+
+    def _paylink_checked_checkout_url(self, session):
+        """The URL of a Checkout Session Stripe just returned, where a live provider may send a
+        customer only if it is Stripe Checkout's own."""
+        url = session.get("url")
+        if not url or (
+            self.provider_id._paylink_is_live() and not utils.is_stripe_checkout_url(url)
+        ):
+            raise ValidationError(_("The payment service returned no usable checkout page."))
+        return url
+
+    def _paylink_reuse_checkout(self, amount):
+        """Among a link's transactions, return the URL of the open Checkout Session for
+        `amount`, read back from Stripe (never a stored address), or False. Every other open
+        session, for an older amount, is expired.
+
+        :raise PaylinkProcessing: a session is complete but its webhook has not come yet.
+        """
+        url = False
+        now = utils.to_timestamp(fields.Datetime.now())
+        for tx in self.sudo().filtered(lambda tx: tx.state == "draft" and tx.provider_reference):
+            try:
+                session = tx.provider_id._paylink_stripe_request(
+                    "checkout.sessions", "retrieve", tx.provider_reference
+                )
+            except ValidationError:
+                continue
+            if session.get("status") == "complete":
+                raise PaylinkProcessing(
+                    _("Your payment is being confirmed: you do not need to pay again.")
+                )
+            reusable = (
+                not url
+                and session.get("status") == "open"
+                and session.get("amount_total")
+                == utils.to_stripe_minor_units(amount, tx.currency_id.name)
+                and (session.get("expires_at") or 0) > now + const.CHECKOUT_REUSE_MARGIN_SECONDS
+            )
+            if reusable:
+                url = tx._paylink_checked_checkout_url(session)
+            else:
+                tx._paylink_expire_sessions()
+        return url
+
+    def _paylink_expire_sessions(self, keep_amount=None):
+        """Expire the open Checkout Sessions of these transactions at Stripe, but for those of
+        `keep_amount`. While Stripe cannot be reached, the scheduled action tries again."""
+        for tx in self.sudo().filtered(lambda tx: tx.state == "draft" and tx.provider_reference):
+            provider = tx.provider_id
+            try:
+                session = provider._paylink_stripe_request(
+                    "checkout.sessions", "retrieve", tx.provider_reference
+                )
+                if keep_amount is not None and session.get(
+                    "amount_total"
+                ) == utils.to_stripe_minor_units(keep_amount, tx.currency_id.name):
+                    continue
+                if session.get("status") == "open":
+                    session = provider._paylink_stripe_request(
+                        "checkout.sessions",
+                        "expire",
+                        tx.provider_reference,
+                        idempotency_key=payment_utils.generate_idempotency_key(
+                            tx, scope="checkout.sessions.expire"
+                        ),
+                    )
+            except ValidationError:
+                tx.komet_expire_pending = True
+                continue
+            if tx.komet_expire_pending:
+                tx.komet_expire_pending = False
+            if session.get("status") == "expired":
+                tx._set_canceled(_("The Checkout Session was closed with its link."))
 
     # === BUSINESS METHODS - REFUNDS AND DISPUTES === #
 
@@ -386,14 +532,14 @@ class PaymentTransaction(models.Model):
     def _paylink_documents(self):
         """The documents this transaction pays: its invoices, else its orders."""
         self.ensure_one()
-        return self.invoice_ids or self.sale_order_ids
+        return self.invoice_ids or self.sale_order_ids or self.komet_paylink_id._paylink_document()
 
     def _paylink_log_on_documents(self, body):
         self.ensure_one()
         for document in self._paylink_documents().sudo():
             document._message_log(body=body)
 
-    def _paylink_schedule_cashier_activity(self, summary, note):
+    def _paylink_schedule_cashier_activity(self, summary, note, documents=None):
         """Put a to-do on the paid documents for each cashier of the company (failing any, the
         company's payment-link admins), so that a person acts."""
         self.ensure_one()
@@ -406,8 +552,7 @@ class PaymentTransaction(models.Model):
             )
             if users:
                 break
-        documents = self._paylink_documents().sudo()
-        for document in documents:
+        for document in (documents or self._paylink_documents()).sudo():
             for user in users or self.env.ref("base.user_admin"):
                 document.activity_schedule(
                     "mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id

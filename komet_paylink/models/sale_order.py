@@ -34,9 +34,30 @@ class SaleOrder(models.Model):
     # === BUSINESS METHODS === #
 
     def _paylink_amount_due(self):
-        """The order's total less what its transactions already paid (a prepayment)."""
+        """The order's total, less everything its invoices received by any method (payments,
+        credit notes), less its own online payments not reconciled with them yet (a
+        prepayment)."""
         self.ensure_one()
-        return self.amount_total - self.amount_paid
+        invoices = self.invoice_ids.filtered(
+            lambda move: move.state == "posted" and move.move_type == "out_invoice"
+        )
+        received = sum(
+            move.currency_id._convert(
+                move.amount_total - move.amount_residual,
+                self.currency_id,
+                self.company_id,
+                move.invoice_date or fields.Date.context_today(self),
+            )
+            for move in invoices
+        )
+        own_transactions = self.transaction_ids.filtered(
+            lambda tx: (
+                tx.state in ("authorized", "done")
+                and tx.operation != "refund"
+                and not tx.payment_id.reconciled_invoice_ids & invoices
+            )
+        )
+        return self.amount_total - received - sum(own_transactions.mapped("amount"))
 
     def _paylink_unpayable_reason(self):
         """Return why this order cannot get a payment link, or False when it can."""

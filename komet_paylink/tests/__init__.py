@@ -1,6 +1,8 @@
 from . import (
     test_adversarial,
+    test_concurrency,
     test_link_lifecycle,
+    test_money_edges,
     test_pay_page,
     test_provider,
     test_roles,
