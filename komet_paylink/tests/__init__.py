@@ -1,8 +1,10 @@
 from . import (
     test_adversarial,
     test_link_lifecycle,
+    test_pay_headers,
     test_pay_page,
     test_provider,
+    test_renewal,
     test_roles,
     test_roles_rpc,
     test_sending,
