@@ -157,7 +157,7 @@ class KometPaylink(models.Model):
         readonly=True,
         copy=False,
     )
-    pdf_rendered_at = fields.Datetime(readonly=True, copy=False)
+    pdf_rendered_at = fields.Datetime(string="PDF Rendered On", readonly=True, copy=False)
     transaction_ids = fields.One2many(
         string="Transactions",
         comodel_name="payment.transaction",
