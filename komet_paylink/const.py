@@ -6,6 +6,8 @@ TOKEN_LENGTH = 43
 TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 DEFAULT_LIFETIME_HOURS = 24
+# A link nobody opens stops working this many days after it was sent.
+DEFAULT_UNOPENED_DAYS = 30
 
 # The public routes; the controller, the models (to build URLs) and the tests share them.
 PAY_ROUTE_PREFIX = "/pay"
@@ -15,6 +17,7 @@ DEMO_CHECKOUT_ROUTE = f"{PAY_ROUTE_PREFIX}/demo"
 
 # System parameters behind the settings.
 PARAM_LIFETIME_HOURS = "komet_paylink.lifetime_hours"
+PARAM_UNOPENED_DAYS = "komet_paylink.unopened_days"
 PARAM_SEND_BY_DEFAULT = "komet_paylink.send_by_default"
 PARAM_STRIPE_API_BASE = "komet_paylink.stripe_api_base"
 
@@ -100,9 +103,21 @@ STRIPE_TIMEOUT_SECONDS = 20
 # A customer may ask for a new link for a document once in this many minutes.
 RENEWAL_COOLDOWN_MINUTES = 10
 
-# Headers of every response under /pay/: the URL is a bearer credential.
+# One client address may ask for at most this many new links (all documents together) in
+# this many minutes.
+RENEWAL_MAX_PER_CLIENT = 5
+RENEWAL_CLIENT_WINDOW_MINUTES = 60
+
+# The PDF a link's page offers is a stored copy: rendered again only when its document changed
+# since, and at most once in this many minutes.
+PDF_RERENDER_MIN_MINUTES = 10
+
+# Headers of every response under /pay/: the URL is a bearer credential, and no other site may
+# frame the page (with `PAY_PAGE_FRAME_ANCESTORS` in the Content-Security-Policy).
 PAY_PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
     "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
 }
+PAY_PAGE_FRAME_ANCESTORS = "frame-ancestors 'none'"

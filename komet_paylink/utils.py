@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import io
+import ipaddress
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -48,13 +49,40 @@ def compute_expiry(opened_at, lifetime_hours):
     return opened_at + timedelta(hours=lifetime_hours)
 
 
-def parse_lifetime_hours(value, default=const.DEFAULT_LIFETIME_HOURS):
-    """Read a lifetime setting defensively: a positive whole number of hours, else the default."""
+def parse_positive_int(value, default):
+    """Read a setting defensively: a positive whole number, else the default."""
     try:
-        hours = int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return default
-    return hours if hours > 0 else default
+    return number if number > 0 else default
+
+
+def parse_lifetime_hours(value, default=const.DEFAULT_LIFETIME_HOURS):
+    """Read a lifetime setting defensively: a positive whole number of hours, else the default."""
+    return parse_positive_int(value, default)
+
+
+def parse_unopened_days(value, default=const.DEFAULT_UNOPENED_DAYS):
+    """Read the lifetime of an unopened link defensively: a positive whole number of days,
+    else the default."""
+    return parse_positive_int(value, default)
+
+
+def unopened_deadline(sent_at, unopened_days):
+    """Return when a link sent at `sent_at` stops working if nobody opens it."""
+    return sent_at + timedelta(days=unopened_days)
+
+
+def with_frame_ancestors_none(csp):
+    """Return a Content-Security-Policy that refuses every framing, keeping the other
+    directives of `csp` (which may be empty) and replacing any `frame-ancestors` one."""
+    directives = [
+        directive.strip()
+        for directive in (csp or "").split(";")
+        if directive.strip() and directive.split()[0].lower() != "frame-ancestors"
+    ]
+    return "; ".join([*directives, const.PAY_PAGE_FRAME_ANCESTORS])
 
 
 def mask_pay_tokens(text):
@@ -148,6 +176,20 @@ def utc_from_timestamp(timestamp):
 def to_timestamp(naive_utc):
     """Unix time of a naive UTC datetime, as Odoo stores them."""
     return int(naive_utc.replace(tzinfo=timezone.utc).timestamp())
+
+
+def rate_limit_client_key(address):
+    """The part of a client address that rate limits count: the whole IPv4 address, the /64
+    network of an IPv6 one (a single host is given a whole /64), anything else as it came."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return address or ""
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def mask_email(email):

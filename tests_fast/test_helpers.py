@@ -67,6 +67,47 @@ def test_expiry_and_lifetime_parsing():
         assert utils.parse_lifetime_hours(bad) == const.DEFAULT_LIFETIME_HOURS
 
 
+def test_unopened_lifetime_parsing_and_deadline():
+    sent = datetime(2026, 3, 1, 10, 0)
+    assert utils.unopened_deadline(sent, 30) == datetime(2026, 3, 31, 10, 0)
+    assert utils.parse_unopened_days("7") == 7
+    for bad in ("", "abc", "-3", "0", None, "1.5"):
+        assert utils.parse_unopened_days(bad) == const.DEFAULT_UNOPENED_DAYS == 30
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::7", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("", ""),
+        (None, ""),
+        ("unix-socket", "unix-socket"),
+    ],
+)
+def test_rate_limits_count_ipv6_clients_by_their_64_network(address, key):
+    assert utils.rate_limit_client_key(address) == key
+
+
+@pytest.mark.parametrize(
+    ("csp", "expected"),
+    [
+        (None, "frame-ancestors 'none'"),
+        ("", "frame-ancestors 'none'"),
+        ("default-src 'none'", "default-src 'none'; frame-ancestors 'none'"),
+        ("frame-ancestors 'self'", "frame-ancestors 'none'"),
+        (
+            "default-src 'self'; Frame-Ancestors https://a.example; img-src *;",
+            "default-src 'self'; img-src *; frame-ancestors 'none'",
+        ),
+    ],
+)
+def test_framing_is_refused_and_other_directives_kept(csp, expected):
+    assert utils.with_frame_ancestors_none(csp) == expected
+
+
 def test_pay_tokens_are_masked_in_log_lines():
     token = utils.generate_token()
     line = f'127.0.0.1 - - "GET /pay/{token}/checkout?x=1 HTTP/1.1" 303 -'

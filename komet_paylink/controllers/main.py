@@ -3,7 +3,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from .. import const
-from ..models.komet_paylink import PaylinkRateLimited
+from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
 from ..models.komet_paylink_event import PaylinkRetryLater
 
 
@@ -63,7 +63,10 @@ class PaylinkController(http.Controller):
         if link_sudo._paylink_page_state() != "expired":
             return self._render_link_page(link_sudo, token)
         try:
-            masked_email = link_sudo._paylink_request_renewal()
+            masked_email = link_sudo._paylink_request_renewal(request.httprequest.remote_addr)
+        except PaylinkSuperseded:
+            # The page itself says when and where the newer link went.
+            return self._render_link_page(link_sudo, token)
         except PaylinkRateLimited as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=429)
         except UserError as error:
@@ -75,12 +78,17 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["GET"],
+        website=True,
         sitemap=False,
     )
     def pay_pdf(self, token, **kwargs):
+        """Serve the document's stored PDF, only to a link that is live or paid."""
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
-        if link_sudo._paylink_page_state() == "gone":
+        state = link_sudo._paylink_page_state()
+        if state == "gone":
             return self._render_not_found()
+        if state == "expired":
+            return self._render_link_page(link_sudo, token)
         pdf, filename = link_sudo._paylink_document_pdf()
         return request.make_response(
             pdf,
@@ -98,7 +106,7 @@ class PaylinkController(http.Controller):
         f"{_pay_route}/<path:anything>",
         type="http",
         auth="public",
-        methods=["GET", "HEAD", "POST"],
+        methods=None,  # any method: no 405 that would tell a path exists
         csrf=False,
         sitemap=False,
     )
@@ -181,6 +189,7 @@ class PaylinkController(http.Controller):
             token=token,
             error=error,
             renewed_to=renewed_to,
+            newer_link=link_sudo._paylink_newer_link() if state == "expired" else None,
         )
 
     def _render(self, template, link_sudo, status=200, **values):

@@ -1,8 +1,11 @@
+import base64
 import logging
 from datetime import timedelta
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import format_datetime
+from odoo.tools.misc import hmac
 
 from .. import const, utils
 
@@ -15,6 +18,10 @@ class PaylinkRateLimited(UserError):
 
 class PaylinkProcessing(UserError):
     """A payment through the link is being confirmed: Pay opens no other checkout."""
+
+
+class PaylinkSuperseded(UserError):
+    """A customer asked for a new link from a link that a newer one already replaced."""
 
 
 class KometPaylink(models.Model):
@@ -133,6 +140,28 @@ class KometPaylink(models.Model):
         readonly=True,
         copy=False,
     )
+    renewal_requested_at = fields.Datetime(
+        string="New Link Requested On",
+        help="When the customer last asked for a new link from this expired one.",
+        readonly=True,
+        copy=False,
+    )
+    renewal_client_hash = fields.Char(
+        help="A keyed hash of the client address that asked for this link, for the rate limit "
+        "per address; the address itself is never kept.",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        groups="base.group_system",
+    )
+    pdf_file = fields.Binary(
+        string="Document PDF",
+        help="The copy of the document's PDF that the payment page serves.",
+        attachment=True,
+        readonly=True,
+        copy=False,
+    )
+    pdf_rendered_at = fields.Datetime(string="PDF Rendered On", readonly=True, copy=False)
     transaction_ids = fields.One2many(
         string="Transactions",
         comodel_name="payment.transaction",
@@ -200,6 +229,9 @@ class KometPaylink(models.Model):
             [
                 {
                     "renewed_from_id": vals.get("renewed_from_id") if self.env.su else False,
+                    "renewal_client_hash": (
+                        vals.get("renewal_client_hash") if self.env.su else False
+                    ),
                     "move_id": document.id if document._name == "account.move" else False,
                     "sale_order_id": document.id if document._name == "sale.order" else False,
                     "amount": document._paylink_amount_due(),
@@ -269,6 +301,11 @@ class KometPaylink(models.Model):
     def _paylink_lifetime_hours(self):
         param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_LIFETIME_HOURS)
         return utils.parse_lifetime_hours(param)
+
+    @api.model
+    def _paylink_unopened_days(self):
+        param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_UNOPENED_DAYS)
+        return utils.parse_unopened_days(param)
 
     @api.model
     def _paylink_document_from_vals(self, vals):
@@ -358,8 +395,12 @@ class KometPaylink(models.Model):
         older_links.flush_recordset(["state"])
 
     def _paylink_is_past_expiry(self, now=None):
+        """Whether the link's time is over: 24 hours (a setting) after its first open or, for a
+        link nobody opened, `komet_paylink_unopened_days` after it was sent."""
         self.ensure_one()
         now = now or fields.Datetime.now()
+        if self.state == const.STATE_SENT and self.sent_at:
+            return utils.unopened_deadline(self.sent_at, self._paylink_unopened_days()) <= now
         return bool(self.expires_at) and self.expires_at <= now
 
     def _paylink_register_open(self):
@@ -371,7 +412,9 @@ class KometPaylink(models.Model):
         """
         self.ensure_one()
         now = fields.Datetime.now()
-        if self.state == const.STATE_SENT:
+        if self.state in const.ACTIVE_STATES and self._paylink_is_past_expiry(now):
+            self._paylink_mark_expired()
+        elif self.state == const.STATE_SENT:
             self.sudo().write(
                 {
                     "state": const.STATE_OPENED,
@@ -385,8 +428,6 @@ class KometPaylink(models.Model):
                     expires=fields.Datetime.to_string(self.expires_at),
                 )
             )
-        elif self.state == const.STATE_OPENED and self._paylink_is_past_expiry(now):
-            self._paylink_mark_expired()
         return self.state == const.STATE_OPENED
 
     def _paylink_mark_revoked(self, message, revoked_by=None):
@@ -440,11 +481,19 @@ class KometPaylink(models.Model):
 
     @api.model
     def _cron_expire_links(self):
-        """Close the opened links whose lifetime is over."""
+        """Close the links whose lifetime is over: opened ones past their expiry, and those
+        nobody opened within `komet_paylink_unopened_days` of sending."""
+        now = fields.Datetime.now()
+        unopened_since = now - timedelta(days=self._paylink_unopened_days())
         overdue_links = self.search(
             [
+                "|",
+                "&",
                 ("state", "=", const.STATE_OPENED),
-                ("expires_at", "<=", fields.Datetime.now()),
+                ("expires_at", "<=", now),
+                "&",
+                ("state", "=", const.STATE_SENT),
+                ("sent_at", "<=", unopened_since),
             ]
         )
         overdue_links._paylink_mark_expired()
@@ -562,33 +611,100 @@ class KometPaylink(models.Model):
             }
         )
 
-    def _paylink_request_renewal(self):
-        """Send a fresh link to the document's address on file, at the customer's request.
+    def _paylink_newer_link(self):
+        """The newest link of this link's document when it is newer than this one (in any
+        state), else an empty recordset."""
+        self.ensure_one()
+        field = "move_id" if self.move_id else "sale_order_id"
+        return self.sudo().search(
+            [(field, "=", self[field].id), ("id", ">", self.id)], order="id desc", limit=1
+        )
 
-        :return: the masked address the link went to.
-        :raise UserError: the link is not expired, or a link was renewed too recently.
+    def _paylink_masked_email(self):
+        """The address on file the link went to, masked for a public page."""
+        self.ensure_one()
+        return utils.mask_email(self.partner_id.email)
+
+    @api.model
+    def _paylink_client_hash(self, client_address):
+        """A keyed hash of a client address (of its /64 network for IPv6): enough to count its
+        requests, never the address itself. A request without an address counts with all the
+        others without one."""
+        key = utils.rate_limit_client_key(client_address)
+        return hmac(self.env(su=True), "komet_paylink.renewal_client", key)
+
+    def _paylink_check_renewal_allowed(self, client_hash):
+        """Refuse a renewal that another rule forbids, before anything changes.
+
+        :raise PaylinkSuperseded: the document has a newer link than this one.
+        :raise PaylinkRateLimited: the document, or the client address, asked too recently.
         """
         self.ensure_one()
-        if self._paylink_page_state() != "expired":
-            raise UserError(_("This payment link cannot be renewed."))
-        document = self._paylink_document()
-        since = fields.Datetime.now() - timedelta(minutes=const.RENEWAL_COOLDOWN_MINUTES)
+        newer_link = self._paylink_newer_link()
+        if newer_link:
+            raise PaylinkSuperseded(
+                _(
+                    "A newer payment link was sent on %(date)s to %(email)s. Please use that one.",
+                    date=format_datetime(
+                        self.env, newer_link.sent_at, tz=self.partner_id.tz or "UTC"
+                    ),
+                    email=newer_link._paylink_masked_email(),
+                )
+            )
+        now = fields.Datetime.now()
+        since = now - timedelta(minutes=const.RENEWAL_COOLDOWN_MINUTES)
         domain = [
             ("renewed_from_id", "!=", False),
             ("sent_at", ">", since),
             ("move_id", "=", self.move_id.id),
             ("sale_order_id", "=", self.sale_order_id.id),
         ]
-        if self.search_count(domain, limit=1):
+        if self.sudo().search_count(domain, limit=1):
             raise PaylinkRateLimited(
                 _("A new link was sent a few minutes ago. Please check your mailbox.")
             )
+        since = now - timedelta(minutes=const.RENEWAL_CLIENT_WINDOW_MINUTES)
+        domain = [("renewal_client_hash", "=", client_hash), ("sent_at", ">", since)]
+        if self.sudo().search_count(domain) >= const.RENEWAL_MAX_PER_CLIENT:
+            raise PaylinkRateLimited(
+                _(
+                    "Too many new links were requested from your network. Please try again "
+                    "in an hour, or contact us."
+                )
+            )
+
+    def _paylink_request_renewal(self, client_address):
+        """Send a fresh link to the document's address on file, at the customer's request.
+
+        Only the document's newest link may ask, at most once per document in
+        `RENEWAL_COOLDOWN_MINUTES` and `RENEWAL_MAX_PER_CLIENT` times per client address in
+        `RENEWAL_CLIENT_WINDOW_MINUTES`; a refused request changes nothing.
+
+        :param str client_address: the address the request came from; only a keyed hash of it
+            is kept.
+        :return: the masked address the link went to.
+        :raise PaylinkSuperseded: a newer link was sent for the document.
+        :raise PaylinkRateLimited: the document or the client address asked too recently.
+        :raise UserError: the link is not expired, or there is no address on file.
+        """
+        self.ensure_one()
+        if self._paylink_page_state() != "expired":
+            raise UserError(_("This payment link cannot be renewed."))
+        client_hash = self._paylink_client_hash(client_address)
+        self._paylink_check_renewal_allowed(client_hash)
         if not self.partner_id.email:
             raise UserError(_("We have no email address on file; please contact us."))
-        if self.state == const.STATE_OPENED:
+        # Written at once: a concurrent request for this link waits on this row, then fails to
+        # serialize and is retried by Odoo, and sees the newer link this one makes.
+        self.sudo().write({"renewal_requested_at": fields.Datetime.now()})
+        self.flush_recordset(["renewal_requested_at"])
+        if self.state in const.ACTIVE_STATES:
             self._paylink_mark_expired()
+        document = self._paylink_document()
         field = "move_id" if self.move_id else "sale_order_id"
-        new_link = self.create({field: document.id, "renewed_from_id": self.id})
+        new_link = self.sudo().create(
+            {field: document.id, "renewed_from_id": self.id, "renewal_client_hash": client_hash}
+        )
         new_link._paylink_send_email()
         salesperson = new_link.user_id
         document.message_post(
@@ -624,12 +740,32 @@ class KometPaylink(models.Model):
         return "processing"
 
     def _paylink_document_pdf(self):
-        """The document's PDF, for the customer to download from the page."""
+        """The document's PDF for the customer to download from the page: a stored copy, so
+        that a public URL never renders a report without bound. An invoice's own PDF when Odoo
+        keeps one; otherwise a copy kept on the link, rendered again only after its document
+        changed, and at most once in `PDF_RERENDER_MIN_MINUTES`.
+
+        :return: (pdf bytes, file name)
+        """
         self.ensure_one()
-        if self.move_id:
-            report, document = "account.account_invoices", self.move_id
-        else:
-            report, document = "sale.action_report_saleorder", self.sale_order_id
-        pdf = self.env["ir.actions.report"].sudo()._render_qweb_pdf(report, document.ids)[0]
+        link_sudo = self.sudo()
+        document = link_sudo._paylink_document()
         filename = f"{document.name.replace('/', '_')}.pdf"
+        invoice_pdf = link_sudo.move_id.invoice_pdf_report_id
+        if invoice_pdf:
+            return invoice_pdf.raw, invoice_pdf.name or filename
+        now = fields.Datetime.now()
+        rendered_at = link_sudo.pdf_rendered_at
+        is_stale = rendered_at and document.write_date > rendered_at
+        may_render = not rendered_at or rendered_at <= now - timedelta(
+            minutes=const.PDF_RERENDER_MIN_MINUTES
+        )
+        if link_sudo.pdf_file and not (is_stale and may_render):
+            return base64.b64decode(link_sudo.pdf_file), filename
+        if link_sudo.move_id:
+            report = "account.account_invoices"
+        else:
+            report = "sale.action_report_saleorder"
+        pdf = self.env["ir.actions.report"].sudo()._render_qweb_pdf(report, document.ids)[0]
+        link_sudo.write({"pdf_file": base64.b64encode(pdf), "pdf_rendered_at": now})
         return pdf, filename

@@ -48,6 +48,13 @@ class ResConfigSettings(models.TransientModel):
         config_parameter=const.PARAM_LIFETIME_HOURS,
         default=const.DEFAULT_LIFETIME_HOURS,
     )
+    komet_paylink_unopened_days = fields.Integer(
+        string="Unopened Payment Link Lifetime (Days)",
+        help="A payment link nobody opens stops working this many days after it was sent; the "
+        "customer can then ask for a new one.",
+        config_parameter=const.PARAM_UNOPENED_DAYS,
+        default=const.DEFAULT_UNOPENED_DAYS,
+    )
     komet_paylink_send_by_default = fields.Boolean(
         string="Send Payment Links By Default",
         config_parameter=const.PARAM_SEND_BY_DEFAULT,
@@ -107,3 +114,9 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             if settings.komet_paylink_lifetime_hours <= 0:
                 raise ValidationError(_("A payment link must live at least one hour."))
+
+    @api.constrains("komet_paylink_unopened_days")
+    def _check_komet_paylink_unopened_days(self):
+        for settings in self:
+            if settings.komet_paylink_unopened_days <= 0:
+                raise ValidationError(_("An unopened payment link must live at least one day."))

@@ -101,6 +101,8 @@ class PaylinkHttpCommon(PaylinkCommon):
         self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
         self.assertEqual(response.headers.get("X-Robots-Tag"), "noindex")
         self.assertEqual(response.headers.get("Cache-Control"), "no-store")
+        self.assertEqual(response.headers.get("X-Frame-Options"), "DENY")
+        self.assertIn("frame-ancestors 'none'", response.headers.get("Content-Security-Policy", ""))
 
 
 class PaylinkStripeCommon(PaylinkHttpCommon):

@@ -103,6 +103,31 @@ class TestLinkLifecycle(PaylinkCommon):
             any("expired" in body for body in self._paylink_chatter_bodies(self.invoice))
         )
 
+    def test_cron_expires_links_nobody_opened_within_the_unopened_days(self):
+        """Test that the scheduled action expires a link nobody opened once
+        `komet_paylink_unopened_days` have passed since it was sent, and not before."""
+        self.env["ir.config_parameter"].sudo().set_param("komet_paylink.unopened_days", "10")
+        with freeze_time("2026-03-01 10:00:00"):
+            unopened = self._send_link()
+        cron = self.env.ref("komet_paylink.ir_cron_expire_links")
+        with freeze_time("2026-03-11 09:59:00"):
+            cron.method_direct_trigger()
+        self.assertEqual(unopened.state, "sent")
+        with freeze_time("2026-03-11 10:00:00"):
+            cron.method_direct_trigger()
+        self.assertEqual(unopened.state, "expired")
+        self.assertFalse(unopened.opened_at)
+
+    def test_first_open_after_the_unopened_days_does_not_open_the_link(self):
+        """Test that a customer's first action after the unopened lifetime expires the link
+        instead of starting its clock."""
+        with freeze_time("2026-03-01 10:00:00"):
+            link = self._send_link()
+        with freeze_time("2026-03-31 10:00:00"):
+            self.assertFalse(link._paylink_register_open())
+        self.assertEqual(link.state, "expired")
+        self.assertFalse(link.opened_at)
+
     def test_revocation_closes_the_link(self):
         """Test that a revoked link is no longer active and cannot be opened."""
         link = self._send_link()

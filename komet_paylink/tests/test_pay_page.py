@@ -196,15 +196,17 @@ class TestPayPage(PaylinkHttpCommon, HttpCase):
         )
         self.assertIn(self.role_users["sales"].partner_id, note.partner_ids)
 
-    def test_renewal_is_rate_limited(self):
-        """Test that a second renewal request right after the first is refused with 429."""
+    def test_second_renewal_from_the_same_link_sends_nothing(self):
+        """Test that asking again from a link that was just renewed sends no second link: the
+        page says where the newer one went."""
         link, token = self._send_link()
         link._paylink_register_open()
         with freeze_time(fields.Datetime.now() + timedelta(hours=25)):
             page = self.url_open(f"/pay/{token}")
             self.assertEqual(self._post_form(f"/pay/{token}/renew", page).status_code, 200)
             second = self._post_form(f"/pay/{token}/renew", page)
-        self.assertEqual(second.status_code, 429)
+        self.assertEqual(second.status_code, 410)
+        self.assertIn("A newer payment link was sent on", second.text)
         self.assertEqual(self.Paylink.sudo().search_count([("renewed_from_id", "=", link.id)]), 1)
 
     def test_page_speaks_the_customers_language(self):

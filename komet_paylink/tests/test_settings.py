@@ -62,6 +62,18 @@ class TestSettings(PaylinkCommon):
         with self.assertRaises(ValidationError):
             self._save_settings({"komet_paylink_lifetime_hours": 0})
 
+    def test_unopened_lifetime_is_30_days_by_default_and_must_be_positive(self):
+        """Test that the lifetime of an unopened link is 30 days by default, is saved in its
+        system parameter and refuses zero or fewer days."""
+        self.assertEqual(self.env["res.config.settings"].create({}).komet_paylink_unopened_days, 30)
+        self._save_settings({"komet_paylink_unopened_days": 7})
+        self.assertEqual(
+            self.env["ir.config_parameter"].sudo().get_param("komet_paylink.unopened_days"), "7"
+        )
+        for days in (0, -1):
+            with self.subTest(days=days), self.assertRaises(ValidationError):
+                self._save_settings({"komet_paylink_unopened_days": days})
+
     def test_secrets_are_readable_only_by_admins(self):
         """Test that a role member who is not a Settings admin cannot read the Stripe keys."""
         provider = self._provider()
