@@ -15,6 +15,11 @@ _logger = logging.getLogger(__name__)
 # background batch (their user id), or Odoo itself when no person is behind the sending.
 SENDER_SYSTEM = "system"
 
+# Set once this process's wkhtmltopdf refused a render of several invoices (Debian's build
+# renders one document per call): later sendings go invoice by invoice at once, rather than
+# render all their invoices' HTML for nothing first.
+_wkhtmltopdf = {"one_document_per_call": False}
+
 
 class AccountMoveSend(models.AbstractModel):
     _inherit = "account.move.send"
@@ -83,15 +88,12 @@ class AccountMoveSend(models.AbstractModel):
         """Override of `account` to render invoice by invoice when one render of several
         invoices cannot be split: Debian's wkhtmltopdf renders one document per call. Installs
         with the patched wkhtmltopdf keep Odoo's single render."""
-        if len(invoices_data) < 2:
-            return super()._prepare_invoice_pdf_report(invoices_data)
-        try:
-            return super()._prepare_invoice_pdf_report(invoices_data)
-        except PdfReadError:  # EmptyFileError: wkhtmltopdf refused several documents
-            _logger.info(
-                "wkhtmltopdf cannot render %s invoices in one call: rendering them one by one",
-                len(invoices_data),
-            )
+        if len(invoices_data) > 1 and not _wkhtmltopdf["one_document_per_call"]:
+            try:
+                return super()._prepare_invoice_pdf_report(invoices_data)
+            except PdfReadError:  # EmptyFileError: wkhtmltopdf refused several documents
+                _wkhtmltopdf["one_document_per_call"] = True
+                _logger.info("wkhtmltopdf renders one document per call: invoice by invoice")
         for invoice, invoice_data in invoices_data.items():
             super()._prepare_invoice_pdf_report({invoice: invoice_data})
         return None

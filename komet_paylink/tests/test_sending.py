@@ -177,10 +177,12 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         return wizard
 
     def _run_scheduled_action(self):
-        """Run Odoo's scheduled action that sends the queued invoices."""
-        self.env.ref("account.ir_cron_account_move_send").with_context(
+        """Run the code of Odoo's scheduled action that sends the queued invoices, as its user,
+        with real PDFs (its direct trigger would drop this context)."""
+        cron = self.env.ref("account.ir_cron_account_move_send")
+        cron.ir_actions_server_id.with_user(cron.user_id).with_context(
             force_report_rendering=True, mail_notify_force_send=False
-        ).method_direct_trigger()
+        ).run()
 
     def _new_invoices(self, count):
         return self.env["account.move"].concat(
