@@ -27,7 +27,6 @@
         "views/res_config_settings_views.xml",
         "views/komet_paylink_templates.xml",
         "views/mail_templates.xml",
-        "reports/report_invoice.xml",
         "wizards/account_move_send_views.xml",
     ],
     "demo": [

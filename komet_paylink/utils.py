@@ -200,15 +200,20 @@ def mask_email(email):
     return f"{local[:1]}***@{domain}"
 
 
-def qr_png_data_uri(text):
-    """A QR code of `text` as a PNG data URI, to embed in a report as data, never as a URL
-    that wkhtmltopdf would have to fetch back from the server."""
+def qr_png(text):
+    """A QR code of `text` as PNG bytes."""
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=2)
     qr.add_data(text)
     qr.make(fit=True)
     buffer = io.BytesIO()
     qr.make_image().save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def qr_png_data_uri(text):
+    """A QR code of `text` as a PNG data URI, to embed in a page as data, never as a URL
+    that a renderer would have to fetch back from the server."""
+    return "data:image/png;base64," + base64.b64encode(qr_png(text)).decode()
 
 
 def signature_timestamp_is_fresh(signature_header, now, tolerance):

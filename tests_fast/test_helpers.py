@@ -189,3 +189,28 @@ def test_signature_timestamps_must_be_recent_and_not_in_the_future():
     assert not utils.signature_timestamp_is_fresh(f"t={now + 301},v1=abc", now, 300)
     for header in ("", None, "v1=abc", "t=soon,v1=abc"):
         assert not utils.signature_timestamp_is_fresh(header, now, 300)
+
+
+def test_pay_box_is_one_page_with_a_link_to_the_url_and_its_wording():
+    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
+    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
+    from conftest import load_pure_module
+
+    pay_box = load_pure_module("pay_box")
+    url = "https://erp.example.com/pay/" + utils.generate_token()
+    pdf = pay_box.pay_box_pdf(
+        url,
+        (595.0, 842.0),
+        title="Pay online",
+        amount_line="Invoice INV/2026/0001: $ 1,150.00 due.",
+        button_label="Pay now",
+        rule_lines=["The link is active for 24 hours after you first open it."],
+    )
+    (page,) = pdf_module.PdfReader(io.BytesIO(pdf)).pages
+    assert [float(side) for side in page.mediabox[2:]] == [595.0, 842.0]
+    uris = [annot.get_object()["/A"]["/URI"] for annot in page["/Annots"]]
+    assert uris == [url]
+    text = page.extract_text()
+    for wording in ("Pay now", "$ 1,150.00 due", "active for 24 hours after you first open it"):
+        assert wording in text
+    assert url not in text, "the link is a button and a QR code, not printed text"

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ADDON_PATH, load_pure_module
 
-PURE_MODULES = ("const", "utils")
+PURE_MODULES = ("const", "utils", "pay_box")
 
 _missing = [name for name in PURE_MODULES if not (ADDON_PATH / f"{name}.py").is_file()]
 if _missing:

@@ -1,5 +1,9 @@
-from odoo import _, api, fields, models
+import io
 
+from odoo import _, api, fields, models
+from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
+
+from .. import pay_box
 from ..const import ACTIVE_STATES, ROLE_GROUPS
 
 
@@ -61,21 +65,66 @@ class AccountMove(models.Model):
             return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
         return False
 
-    def _paylink_render_pdf(self, url, report=None):
-        """Render the invoice PDF with the Pay now button and QR code of `url`.
+    def _paylink_render_pdf(self, url):
+        """The invoice PDF with the Pay box of `url`: the PDF Odoo keeps for the invoice when
+        there is one, else a plain render, never a second render with the link.
 
-        One invoice per call: Debian's wkhtmltopdf renders one document per call.
         :return: (filename, PDF bytes)
         """
         self.ensure_one()
-        report = report or self.env.ref("account.account_invoices")
-        content = (
-            self.env["ir.actions.report"]
-            .with_company(self.company_id)
-            .with_context(komet_paylink_urls={self.id: url})
-            ._render_qweb_pdf(report.report_name, self.ids)[0]
+        pdf_content = (
+            self.invoice_pdf_report_id.raw
+            or (
+                self.env["ir.actions.report"]
+                .with_company(self.company_id)
+                ._render_qweb_pdf("account.account_invoices", self.ids)[0]
+            )
         )
-        return self._get_invoice_report_filename(), content
+        return self._get_invoice_report_filename(), self._paylink_stamp_pdf(url, pdf_content)
+
+    def _paylink_stamp_pdf(self, url, pdf_content):
+        """Return a copy of `pdf_content`, the PDF Odoo rendered for this invoice, followed by a
+        page with the Pay box of `url`: the Pay now button (a link annotation), the amount due,
+        the link's rule and its QR code.
+
+        The invoice's own pages are left exactly as rendered, and the document's embedded
+        files (e.g. Factur-X) and metadata are kept: the copy is the legal invoice plus a
+        payment slip. Content that is not a PDF (Odoo's tests render HTML) is returned as is.
+        """
+        self.ensure_one()
+        if not pdf_content.startswith(b"%PDF"):
+            return pdf_content
+        reader = OdooPdfFileReader(io.BytesIO(pdf_content), strict=False)
+        last_page = reader.pages[-1]
+        page_size = (float(last_page.mediabox.width), float(last_page.mediabox.height))
+        Paylink = self.env["komet.paylink"]
+        box = pay_box.pay_box_pdf(
+            url,
+            page_size,
+            title=_("Pay online"),
+            amount_line=_(
+                "Invoice %(name)s: %(amount)s due.",
+                name=self.name,
+                amount=self.currency_id.format(self.amount_residual),
+            ),
+            button_label=_("Pay now"),
+            rule_lines=[
+                _(
+                    "The link is active for %(hours)s hours after you first open it.",
+                    hours=Paylink._paylink_lifetime_hours(),
+                ),
+                _("You can also scan the QR code with your phone."),
+            ],
+        )
+        writer = OdooPdfFileWriter()
+        writer.cloneReaderDocumentRoot(reader)
+        writer.append_pages_from_reader(reader)
+        writer.add_page(OdooPdfFileReader(io.BytesIO(box), strict=False).pages[0])
+        # The cloned catalogue still lists the reader's pages: point it at the writer's.
+        writer._root_object[NameObject("/Pages")] = writer._pages
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        return buffer.getvalue()
 
     # === OVERRIDES === #
 

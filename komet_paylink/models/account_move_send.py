@@ -1,9 +1,24 @@
+import logging
+
 from markupsafe import Markup
 
 from odoo import api, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import str2bool
+from odoo.tools.pdf import PdfReadError
 
 from .. import const
+
+_logger = logging.getLogger(__name__)
+
+# Who makes the links of an invoice: the user sending it (synchronous sends), the author of a
+# background batch (their user id), or Odoo itself when no person is behind the sending.
+SENDER_SYSTEM = "system"
+
+# Set once this process's wkhtmltopdf refused a render of several invoices (Debian's build
+# renders one document per call): later sendings go invoice by invoice at once, rather than
+# render all their invoices' HTML for nothing first.
+_wkhtmltopdf = {"one_document_per_call": False}
 
 
 class AccountMoveSend(models.AbstractModel):
@@ -13,21 +28,44 @@ class AccountMoveSend(models.AbstractModel):
 
     @api.model
     def _get_default_sending_settings(self, move, from_cron=False, **custom_settings):
-        """Override of `account` to decide whether the email carries a payment link: always
-        when Odoo sends without a person (the scheduled action and background batches),
-        otherwise as the sender chose, starting from the company's default."""
+        """Override of `account` to decide whether the email carries a payment link.
+
+        - A sender's explicit choice (the Send dialogs) is followed.
+        - A background batch follows the person who queued it: their Payment Link box, and
+          their right to send links, checked as them.
+        - With no person behind the sending (Odoo's own automatic sending), always a link.
+        - Otherwise the company's default.
+        """
         settings = super()._get_default_sending_settings(
             move, from_cron=from_cron, **custom_settings
         )
-        if from_cron:
-            include = True
-        elif "komet_paylink_include" in custom_settings:
+        author = self.env["res.users"].browse(settings["author_user_id"])
+        sender = None
+        if "komet_paylink_include" in custom_settings:
             include = custom_settings["komet_paylink_include"]
+        elif author._is_superuser():
+            include, sender = True, SENDER_SYSTEM
+        elif from_cron:
+            include = self._paylink_author_include(move, author)
+            sender = author.id
         else:
             include = self._paylink_default_include(move)
         settings["komet_paylink_include"] = bool(include) and not move._paylink_unpayable_reason()
-        settings["komet_paylink_as_system"] = from_cron
+        settings["komet_paylink_sender"] = sender
         return settings
+
+    @api.model
+    def _paylink_author_include(self, move, author):
+        """Whether a background batch's author gets a link: their box in the batch dialog (their
+        default when they had none), if their role may send links for the invoice's company."""
+        sending_data = move.sending_data or {}
+        if "komet_paylink_include" in sending_data:
+            include = sending_data["komet_paylink_include"]
+        else:
+            include = self.with_user(author)._paylink_default_include(move)
+        return include and self.env["komet.paylink"].with_user(author)._paylink_user_may_send(
+            move.company_id
+        )
 
     @api.model
     def _paylink_send_by_default(self):
@@ -46,44 +84,91 @@ class AccountMoveSend(models.AbstractModel):
     # === DOCUMENTS === #
 
     @api.model
-    def _generate_invoice_documents(self, invoices_data, allow_fallback_pdf=False):
-        """Override of `account` to make the links and render the PDF the email carries.
-
-        The invoice's own PDF, the one Odoo keeps and prints, stays without a link; the copy
-        with the Pay now button and QR code goes only into the email.
-        """
-        res = super()._generate_invoice_documents(
-            invoices_data, allow_fallback_pdf=allow_fallback_pdf
-        )
+    def _prepare_invoice_pdf_report(self, invoices_data):
+        """Override of `account` to render invoice by invoice when one render of several
+        invoices cannot be split: Debian's wkhtmltopdf renders one document per call. Installs
+        with the patched wkhtmltopdf keep Odoo's single render."""
+        if len(invoices_data) > 1 and not _wkhtmltopdf["one_document_per_call"]:
+            try:
+                return super()._prepare_invoice_pdf_report(invoices_data)
+            except PdfReadError:  # EmptyFileError: wkhtmltopdf refused several documents
+                _wkhtmltopdf["one_document_per_call"] = True
+                _logger.info("wkhtmltopdf renders one document per call: invoice by invoice")
         for invoice, invoice_data in invoices_data.items():
-            if invoice_data.get("komet_paylink_include") and not invoice_data.get("error"):
-                self._paylink_prepare_link(invoice, invoice_data)
-        return res
+            super()._prepare_invoice_pdf_report({invoice: invoice_data})
+        return None
+
+    # === SENDING === #
 
     @api.model
-    def _paylink_prepare_link(self, invoice, invoice_data):
-        links = self.env["komet.paylink"]
-        if invoice_data.get("komet_paylink_as_system"):
-            links = links.sudo()
-        link = links.create({"move_id": invoice.id})
-        invoice_data["komet_paylink_url"] = link.url
-        invoice_data["komet_paylink_pdf"] = invoice._paylink_render_pdf(
-            link.url, invoice_data["pdf_report"]
+    def _hook_if_success(self, moves_data):
+        """Override of `account` to make the links of the invoices whose email goes out, just
+        before Odoo sends it: never a link for an email that is not sent."""
+        for move, move_data in moves_data.items():
+            if move_data.get("komet_paylink_include") and self._paylink_email_goes_out(
+                move, move_data
+            ):
+                self._paylink_prepare_link(move, move_data)
+        return super()._hook_if_success(moves_data)
+
+    @api.model
+    def _paylink_email_goes_out(self, move, move_data):
+        """Whether Odoo emails `move` in this sending (the tests of `_hook_if_success` and
+        `_send_mails`)."""
+        return (
+            "email" in move_data["sending_methods"]
+            and self._is_applicable_to_move("email", move)
+            and bool(move.partner_id.email)
         )
+
+    @api.model
+    def _paylink_prepare_link(self, move, move_data):
+        """Make the link and the emailed copy of the invoice PDF with its Pay box, drawn on the
+        PDF Odoo rendered: the invoice is rendered once."""
+        link = self._paylink_create_link(move, move_data.get("komet_paylink_sender"))
+        if not link:
+            return
+        move_data["komet_paylink_url"] = link.url
+        pdf_values = move_data.get("pdf_attachment_values")
+        pdf_content = pdf_values["raw"] if pdf_values else move.invoice_pdf_report_id.raw
+        if pdf_content:
+            move_data["komet_paylink_pdf"] = (
+                move._get_invoice_report_filename(),
+                move._paylink_stamp_pdf(link.url, pdf_content),
+            )
+
+    @api.model
+    def _paylink_create_link(self, move, sender):
+        """Create the link as whoever sends: the current user (an error tells them when their
+        role may not), Odoo itself, or a background batch's author. For an author, a refusal
+        of the record rules means an email without a link, not a failed batch."""
+        Paylink = self.env["komet.paylink"]
+        if not sender:
+            return Paylink.create({"move_id": move.id})
+        if sender == SENDER_SYSTEM:
+            return Paylink.sudo().create({"move_id": move.id})
+        Paylink = Paylink.with_user(sender).with_company(move.company_id)
+        try:
+            with self.env.cr.savepoint():
+                return Paylink.create({"move_id": move.id})
+        except (AccessError, UserError) as error:
+            _logger.info("No payment link for invoice %s: %s", move.id, error)
+            return Paylink
 
     # === MAIL === #
 
     @api.model
     def _get_mail_params(self, move, move_data):
-        """Override of `account` to put the Pay now button in the email and send the PDF
-        that carries it instead of the plain one."""
+        """Override of `account` to put the Pay now button in the email and send the copy of
+        the PDF with the Pay box instead of the plain one."""
         mail_params = super()._get_mail_params(move, move_data)
-        if not move_data.get("komet_paylink_pdf"):
+        if not mail_params or not move_data.get("komet_paylink_url"):
             return mail_params
-        filename, pdf_content = move_data["komet_paylink_pdf"]
-        mail_params["attachments"] = [
-            attachment for attachment in mail_params["attachments"] if attachment[0] != filename
-        ] + [(filename, pdf_content)]
+        if move_data.get("komet_paylink_pdf"):
+            filename, pdf_content = move_data["komet_paylink_pdf"]
+            mail_params["attachments"] = [
+                attachment for attachment in mail_params["attachments"] if attachment[0] != filename
+            ] + [(filename, pdf_content)]
         mail_params["body"] = Markup("%s%s") % (
             mail_params["body"] or "",
             self.env["komet.paylink"]._paylink_email_button(
@@ -91,15 +176,3 @@ class AccountMoveSend(models.AbstractModel):
             ),
         )
         return mail_params
-
-    @api.model
-    def _hook_if_success(self, moves_data):
-        """Override of `account` to mark invoices sent with a link as sent: their own PDF may
-        not have been stored this time."""
-        res = super()._hook_if_success(moves_data)
-        sent_with_link = [
-            move for move, data in moves_data.items() if data.get("komet_paylink_pdf")
-        ]
-        for move in sent_with_link:
-            move.is_move_sent = True
-        return res

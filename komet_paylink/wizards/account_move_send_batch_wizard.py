@@ -6,13 +6,23 @@ class AccountMoveSendBatchWizard(models.TransientModel):
 
     komet_paylink_include = fields.Boolean(
         string="Payment Link",
-        help="Put a Pay now button and a QR code in each email and its PDF. Invoices sent in "
-        "the background always carry one.",
-        default=True,
+        help="Put a Pay now button and a QR code in each email and its PDF, also when the "
+        "invoices are sent in the background.",
+        compute="_compute_komet_paylink_include",
+        store=True,
+        readonly=False,
     )
     komet_paylink_can_send = fields.Boolean(compute="_compute_komet_paylink_can_send")
 
     # === COMPUTE METHODS === #
+
+    @api.depends("move_ids")
+    def _compute_komet_paylink_include(self):
+        """Checked for the users whose role may send links, who see the box."""
+        for wizard in self:
+            wizard.komet_paylink_include = self.env["komet.paylink"]._paylink_user_may_send(
+                wizard.move_ids.company_id
+            )
 
     @api.depends("move_ids")
     def _compute_komet_paylink_can_send(self):
@@ -44,10 +54,16 @@ class AccountMoveSendBatchWizard(models.TransientModel):
     # === ACTION METHODS === #
 
     def action_send_and_print(self, force_synchronous=False, allow_fallback_pdf=False):
-        """Override of `account` to pass the Payment Link choice on to a synchronous send; in
-        the background every invoice carries a link."""
+        """Override of `account` to pass the Payment Link choice on: to a synchronous send, or,
+        for the background sending, in each invoice's `sending_data` beside its author."""
         if not force_synchronous:
-            return super().action_send_and_print(allow_fallback_pdf=allow_fallback_pdf)
+            res = super().action_send_and_print(allow_fallback_pdf=allow_fallback_pdf)
+            # Odoo queued every invoice with the same data: its author.
+            self.move_ids.sending_data = {
+                **self.move_ids[:1].sending_data,
+                "komet_paylink_include": self.komet_paylink_include,
+            }
+            return res
         self.ensure_one()
         if self.alerts:
             self._raise_danger_alerts(self.alerts)
