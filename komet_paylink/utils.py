@@ -1,6 +1,5 @@
 """Pure helpers of komet_paylink: no ORM, safe to unit-test without Odoo."""
 
-import base64
 import hashlib
 import hmac
 import io
@@ -208,12 +207,6 @@ def qr_png(text):
     buffer = io.BytesIO()
     qr.make_image().save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def qr_png_data_uri(text):
-    """A QR code of `text` as a PNG data URI, to embed in a page as data, never as a URL
-    that a renderer would have to fetch back from the server."""
-    return "data:image/png;base64," + base64.b64encode(qr_png(text)).decode()
 
 
 def signature_timestamp_is_fresh(signature_header, now, tolerance):

@@ -63,9 +63,7 @@ class AccountMoveSend(models.AbstractModel):
             include = sending_data["komet_paylink_include"]
         else:
             include = self.with_user(author)._paylink_default_include(move)
-        return include and self.env["komet.paylink"].with_user(author)._paylink_user_may_send(
-            move.company_id
-        )
+        return include and self.env["komet.paylink"].with_user(author)._paylink_user_may_send(move)
 
     @api.model
     def _paylink_send_by_default(self):

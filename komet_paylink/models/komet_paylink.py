@@ -294,10 +294,6 @@ class KometPaylink(models.Model):
         self._paylink_document().sudo()._message_log(body=body)
 
     @api.model
-    def _paylink_qr_data_uri(self, url):
-        return utils.qr_png_data_uri(url)
-
-    @api.model
     def _paylink_lifetime_hours(self):
         param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_LIFETIME_HOURS)
         return utils.parse_lifetime_hours(param)

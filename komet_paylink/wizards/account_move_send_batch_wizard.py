@@ -21,7 +21,7 @@ class AccountMoveSendBatchWizard(models.TransientModel):
         """Checked for the users whose role may send links, who see the box."""
         for wizard in self:
             wizard.komet_paylink_include = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.move_ids.company_id
+                wizard.move_ids
             )
 
     @api.depends("move_ids")
