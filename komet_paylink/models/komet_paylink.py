@@ -435,20 +435,20 @@ class KometPaylink(models.Model):
         self.sudo().write(values)
         for link in self:
             link._paylink_log(message)
-        self.transaction_ids._paylink_expire_sessions()
+        self.sudo().transaction_ids._paylink_expire_sessions()
 
     def _paylink_mark_expired(self):
         self.sudo().write({"state": const.STATE_EXPIRED, "expired_at": fields.Datetime.now()})
         for link in self:
             link._paylink_log(_("Payment link expired."))
-        self.transaction_ids._paylink_expire_sessions()
+        self.sudo().transaction_ids._paylink_expire_sessions()
 
     def _paylink_mark_paid(self):
         to_pay = self.filtered(lambda link: link.state != const.STATE_PAID)
         to_pay.sudo().write({"state": const.STATE_PAID, "paid_at": fields.Datetime.now()})
         for link in to_pay:
             link._paylink_log(_("Payment link paid."))
-        to_pay.transaction_ids._paylink_expire_sessions()
+        to_pay.sudo().transaction_ids._paylink_expire_sessions()
 
     def _paylink_sync_with_documents(self):
         """Follow what happened to the documents outside the link: close the link of a
@@ -460,7 +460,7 @@ class KometPaylink(models.Model):
             if reason:
                 link._paylink_mark_revoked(_("Payment link closed: %(reason)s", reason=reason))
             else:
-                link.transaction_ids._paylink_expire_sessions(
+                link.sudo().transaction_ids._paylink_expire_sessions(
                     keep_amount=document._paylink_amount_due()
                 )
 
@@ -546,7 +546,7 @@ class KometPaylink(models.Model):
         if reason:
             raise UserError(reason)
         amount = document._paylink_amount_due()
-        url = self.transaction_ids._paylink_reuse_checkout(amount)
+        url = self.sudo().transaction_ids._paylink_reuse_checkout(amount)
         if url:
             return url
         now = fields.Datetime.now()
@@ -565,7 +565,9 @@ class KometPaylink(models.Model):
     def _paylink_processing_since(self):
         """When the link's payment that is being confirmed (a bank debit) started, or False."""
         self.ensure_one()
-        processing = self.transaction_ids.filtered(lambda tx: tx.state in ("pending", "authorized"))
+        processing = self.sudo().transaction_ids.filtered(
+            lambda tx: tx.state in ("pending", "authorized")
+        )
         return processing and min(processing.mapped("last_state_change"))
 
     def _paylink_check_not_processing(self):
