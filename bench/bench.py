@@ -209,7 +209,7 @@ emit(
         "invoice_name": invoice.name,
         "access_token": access_token,
         "link_url": url,
-        "company_id": company.id,
+        "company_id": provider.company_id.id,
     }
 )
 """

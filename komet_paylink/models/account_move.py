@@ -105,7 +105,7 @@ class AccountMove(models.Model):
             amount_line=_(
                 "Invoice %(name)s: %(amount)s due.",
                 name=self.name,
-                amount=self.currency_id.format(self.amount_residual),
+                amount=self.currency_id.format(self._paylink_amount_due()),
             ),
             button_label=_("Pay now"),
             rule_lines=[

@@ -170,7 +170,7 @@ class AccountMoveSend(models.AbstractModel):
         mail_params["body"] = Markup("%s%s") % (
             mail_params["body"] or "",
             self.env["komet.paylink"]._paylink_email_button(
-                move_data["komet_paylink_url"], move.amount_residual, move.currency_id
+                move_data["komet_paylink_url"], move._paylink_amount_due(), move.currency_id
             ),
         )
         return mail_params

@@ -72,9 +72,6 @@ class KometPaylinkEvent(models.Model):
         if not transaction:
             event_record.outcome = "unknown reference"
             return "ignored"
-        event_record.write(
-            {"transaction_id": transaction.id, "company_id": transaction.company_id.id}
-        )
         try:
             notification_data.update(transaction._paylink_read_back(event_type, stripe_object))
         except ValidationError as error:
@@ -82,11 +79,19 @@ class KometPaylinkEvent(models.Model):
         try:
             with self.env.cr.savepoint():
                 transaction._process_notification_data(notification_data)
+            outcome = notification_data["outcome"]
         except ValidationError:
-            event_record.outcome = "rejected"
-            return "rejected"
-        event_record.outcome = notification_data["outcome"]
-        return event_record.outcome
+            outcome = "rejected"
+        # Written after the processing locked the transaction: written before, the reference to
+        # a transaction that another delivery just booked fails to serialize.
+        event_record.write(
+            {
+                "transaction_id": transaction.id,
+                "company_id": transaction.company_id.id,
+                "outcome": outcome,
+            }
+        )
+        return outcome
 
     @api.model
     def _paylink_store(self, event, company):
