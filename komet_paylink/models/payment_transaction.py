@@ -380,16 +380,16 @@ class PaymentTransaction(models.Model):
         session, for an older amount, is expired.
 
         :raise PaylinkProcessing: a session is complete but its webhook has not come yet.
+        :raise ValidationError: Stripe could not be reached.
         """
         url = False
         now = utils.to_timestamp(fields.Datetime.now())
         for tx in self.sudo().filtered(lambda tx: tx.state == "draft" and tx.provider_reference):
-            try:
-                session = tx.provider_id._paylink_stripe_request(
-                    "checkout.sessions", "retrieve", tx.provider_reference
-                )
-            except ValidationError:
-                continue
+            # Stripe unreachable: the ValidationError stops here, rather than open a second
+            # session beside one that may still be open.
+            session = tx.provider_id._paylink_stripe_request(
+                "checkout.sessions", "retrieve", tx.provider_reference
+            )
             if session.get("status") == "complete":
                 raise PaylinkProcessing(
                     _("Your payment is being confirmed: you do not need to pay again.")

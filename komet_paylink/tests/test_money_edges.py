@@ -47,6 +47,18 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
             self.stripe.last_request(f"/v1/checkout/sessions/{session_id}")["method"], "GET"
         )
 
+    def test_stripe_unreachable_on_pay_again_opens_no_second_session(self):
+        """Test that when Stripe cannot say whether the open session is still open, Pay
+        answers 503 and opens no second session beside it."""
+        link, token, __ = self._open_checkout()
+        page = self.url_open(f"/pay/{token}")
+        self.stripe.fail_next(500, count=1, should_retry=False)
+        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"):
+            response = self._post_form(f"/pay/{token}/checkout", page)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(len(self._session_posts()), 1)
+        self.assertEqual(len(link.transaction_ids), 1)
+
     def test_processing_payment_opens_no_session_and_says_since_when(self):
         """Test that while a bank debit is processing the page says so and Pay opens no
         session."""
