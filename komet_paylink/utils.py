@@ -6,7 +6,7 @@ import io
 import ipaddress
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlsplit
 
@@ -131,11 +131,6 @@ def to_stripe_minor_units(amount, currency_code):
     return minor
 
 
-def from_stripe_minor_units(minor, currency_code):
-    """Express Stripe's minor units of a currency back in major units."""
-    return float(Decimal(int(minor)) / (10 ** stripe_decimals(currency_code)))
-
-
 def is_stripe_checkout_url(url):
     """Tell whether `url` is a page of Stripe Checkout, over HTTPS."""
     parts = urlsplit(url or "")
@@ -153,11 +148,6 @@ def checkout_expiry(now_ts, link_expires_ts):
     return int(expires)
 
 
-def generate_demo_session_id():
-    """A Checkout Session id for demo mode, as unguessable as Stripe's own."""
-    return f"cs_demo_{secrets.token_hex(16)}"
-
-
 def idempotency_key(dbname, reference):
     """A Stripe idempotency key for one attempt at opening a transaction's checkout: the SDK's
     network retries reuse it, so Stripe opens one session. Each attempt gets a fresh key, as
@@ -165,11 +155,6 @@ def idempotency_key(dbname, reference):
     the transaction."""
     digest = hashlib.sha256(f"{dbname}:{reference}:{secrets.token_hex(16)}".encode()).hexdigest()
     return f"komet_paylink_{digest[:40]}"
-
-
-def utc_from_timestamp(timestamp):
-    """A naive UTC datetime, as Odoo stores them, from Unix time."""
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(tzinfo=None)
 
 
 def to_timestamp(naive_utc):
