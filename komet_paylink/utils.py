@@ -17,6 +17,26 @@ from . import const
 _PAY_PATH_TOKEN = re.compile(rf"({re.escape(const.PAY_ROUTE_PREFIX)}/)[^/?#\s\"]+")
 
 
+def shorten(text, limit=const.STRIPE_TEXT_MAX_LENGTH):
+    """`text` cut to `limit` characters, marked with an ellipsis where it was cut."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def parse_ids(values, limit=200):
+    """Record ids from a request's form values, or None when any is not a positive integer
+    (or there are more than `limit`): a request's ids are never trusted further."""
+    if len(values) > limit:
+        return None
+    ids = []
+    for value in values:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            return None
+        if len(value) > 12 or int(value) == 0:
+            return None
+        ids.append(int(value))
+    return ids
+
+
 def generate_token():
     """Return a new random link token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(const.TOKEN_BYTES)

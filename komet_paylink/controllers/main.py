@@ -1,8 +1,8 @@
-from odoo import http
+from odoo import _, http
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
-from .. import const
+from .. import const, utils
 from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
 from ..models.komet_paylink_event import PaylinkRetryLater
 
@@ -40,8 +40,12 @@ class PaylinkController(http.Controller):
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
         if link_sudo._paylink_page_state() != "active":
             return self._render_link_page(link_sudo, token)
+        invoice_ids = utils.parse_ids(request.httprequest.form.getlist("invoice_ids"))
+        if invoice_ids is None:
+            error = _("The choice of invoices is not valid.")
+            return self._render_link_page(link_sudo, token, error=error, status=400)
         try:
-            checkout_url = link_sudo._paylink_start_checkout()
+            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
         except ValidationError as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=503)
         except UserError as error:
@@ -81,15 +85,23 @@ class PaylinkController(http.Controller):
         website=True,
         sitemap=False,
     )
-    def pay_pdf(self, token, **kwargs):
-        """Serve the document's stored PDF, only to a link that is live or paid."""
+    def pay_pdf(self, token, invoice=None, **kwargs):
+        """Serve the document's stored PDF (for a statement link, the stored PDF of one of its
+        invoices), only to a link that is live or paid."""
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
         state = link_sudo._paylink_page_state()
         if state == "gone":
             return self._render_not_found()
         if state == "expired":
             return self._render_link_page(link_sudo, token)
-        pdf, filename = link_sudo._paylink_document_pdf()
+        if link_sudo.move_ids:
+            invoice_ids = utils.parse_ids([invoice])
+            pdf_and_name = invoice_ids and link_sudo._paylink_statement_pdf(invoice_ids[0])
+            if not pdf_and_name:
+                return self._render_not_found()
+            pdf, filename = pdf_and_name
+        else:
+            pdf, filename = link_sudo._paylink_document_pdf()
         return request.make_response(
             pdf,
             headers=[
@@ -199,6 +211,7 @@ class PaylinkController(http.Controller):
         values.update(
             link=link_sudo,
             document=link_sudo and link_sudo._paylink_document(),
+            statement_invoices=link_sudo and link_sudo._paylink_statement_invoices(),
             res_company=link_sudo.company_id or request.env.company,
             pay_route=self._pay_route,
             return_route=self._return_route,

@@ -16,6 +16,14 @@ class AccountMove(models.Model):
         inverse_name="move_id",
         groups=ROLE_GROUPS,
     )
+    komet_paylink_statement_ids = fields.Many2many(
+        string="Statement Payment Links",
+        comodel_name="komet.paylink",
+        relation="komet_paylink_statement_move_rel",
+        column1="move_id",
+        column2="link_id",
+        groups=ROLE_GROUPS,
+    )
     komet_paylink_count = fields.Integer(
         string="Payment Link Count",
         compute="_compute_komet_paylink_count",
@@ -24,16 +32,26 @@ class AccountMove(models.Model):
 
     # === COMPUTE METHODS === #
 
-    @api.depends("komet_paylink_ids")
+    @api.depends("komet_paylink_ids", "komet_paylink_statement_ids")
     def _compute_komet_paylink_count(self):
         for move in self:
-            move.komet_paylink_count = len(move.komet_paylink_ids)
+            move.komet_paylink_count = len(
+                move.komet_paylink_ids | move.komet_paylink_statement_ids
+            )
 
     # === ACTION METHODS === #
 
     def action_view_komet_paylinks(self):
         self.ensure_one()
-        return self.env["komet.paylink"]._paylink_list_action([("move_id", "=", self.id)])
+        return self.env["komet.paylink"]._paylink_list_action(
+            ["|", ("move_id", "=", self.id), ("move_ids", "in", self.id)]
+        )
+
+    def action_komet_paylink_send_statement(self):
+        """Email the customer of the selected invoices one payment link for all of them, from
+        which they pick which to pay (the invoice list's action)."""
+        link = self.env["komet.paylink"]._paylink_send_statement(self)
+        return link._paylink_sent_notification()
 
     def action_komet_paylink_email_docs(self):
         """The Email Docs button of the invoice list: Odoo's Send dialog for this invoice."""
@@ -151,7 +169,9 @@ class AccountMove(models.Model):
             [
                 ("state", "in", ACTIVE_STATES),
                 "|",
+                "|",
                 ("move_id", "in", invoices.ids),
+                ("move_ids", "in", invoices.ids),
                 ("sale_order_id", "in", orders.ids),
             ]
         )._paylink_sync_with_documents()
@@ -168,3 +188,7 @@ class AccountMove(models.Model):
                 reason=self.env._("The invoice was reset to draft or cancelled."),
             )
         )
+        # A statement link goes on for its other invoices, if any is left to pay.
+        self.env["komet.paylink"].sudo().search(
+            [("move_ids", "in", self.ids), ("state", "in", ACTIVE_STATES)]
+        )._paylink_sync_with_documents()

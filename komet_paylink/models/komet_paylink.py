@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import format_datetime
 from odoo.tools.misc import hmac
 
@@ -29,14 +30,15 @@ class KometPaylink(models.Model):
     _description = "Payment Link"
     _order = "id desc"
     _check_company_auto = True
-    _rec_names_search = ["move_id", "sale_order_id", "partner_id"]
+    _rec_names_search = ["move_id", "sale_order_id", "move_ids", "partner_id"]
 
     _sql_constraints = [
         ("token_hash_unique", "UNIQUE(token_hash)", "A payment link token must be unique."),
+        # A statement link has neither: its invoices are in `move_ids`.
         (
             "one_document",
-            "CHECK((move_id IS NULL) != (sale_order_id IS NULL))",
-            "A payment link pays either an invoice or a sale order.",
+            "CHECK(move_id IS NULL OR sale_order_id IS NULL)",
+            "A payment link pays an invoice, a sale order or a customer's statement.",
         ),
         # Also what stops two staff sending a first link for a document at the same instant.
         (
@@ -79,6 +81,17 @@ class KometPaylink(models.Model):
         ondelete="cascade",
         index="btree_not_null",
         readonly=True,
+        check_company=True,
+    )
+    move_ids = fields.Many2many(
+        string="Statement Invoices",
+        help="The open invoices a statement link lists; the customer picks which to pay.",
+        comodel_name="account.move",
+        relation="komet_paylink_statement_move_rel",
+        column1="link_id",
+        column2="move_id",
+        readonly=True,
+        copy=False,
         check_company=True,
     )
     partner_id = fields.Many2one(
@@ -180,10 +193,22 @@ class KometPaylink(models.Model):
         "sale_order_id.user_id",
         "sale_order_id.company_id",
         "sale_order_id.currency_id",
+        "move_ids.commercial_partner_id",
+        "move_ids.invoice_user_id",
+        "move_ids.company_id",
+        "move_ids.currency_id",
     )
     def _compute_document_values(self):
         for link in self:
-            if link.move_id:
+            if link.move_ids:
+                invoices = link.move_ids
+                partner = invoices.commercial_partner_id[:1]
+                salespeople = invoices.invoice_user_id
+                link.partner_id = partner
+                link.user_id = salespeople if len(salespeople) == 1 else partner.user_id
+                link.company_id = invoices.company_id[:1]
+                link.currency_id = invoices.currency_id[:1]
+            elif link.move_id:
                 move = link.move_id
                 link.partner_id = move.partner_id
                 link.user_id = move.invoice_user_id
@@ -201,44 +226,55 @@ class KometPaylink(models.Model):
         # puts it there. Anywhere else it cannot be rebuilt, by design.
         self.url = False
 
-    @api.depends("move_id", "sale_order_id")
+    @api.depends("move_id", "sale_order_id", "move_ids")
     def _compute_display_name(self):
         for link in self:
-            document = link._paylink_document()
-            link.display_name = _("Payment link for %(document)s", document=document.display_name)
+            if link.move_ids:
+                link.display_name = _(
+                    "Statement payment link for %(partner)s",
+                    partner=link.partner_id.display_name,
+                )
+            else:
+                link.display_name = _(
+                    "Payment link for %(document)s",
+                    document=link._paylink_document().display_name,
+                )
 
     # === CRUD METHODS === #
 
     @api.model_create_multi
     def create(self, vals_list):
-        """Make links for documents; everything but the document is derived, never taken from
-        the caller, so neither an amount nor a state can be forged through `create`."""
-        # Sending needs a role, not rights on the document: a cashier may lack Sales rights.
-        documents = [self._paylink_document_from_vals(vals).sudo() for vals in vals_list]
-        if not all(documents):
-            raise UserError(_("The document to pay does not exist."))
-        self._paylink_check_may_send(documents)
-        for document in documents:
-            reason = document._paylink_unpayable_reason()
-            if reason:
-                raise UserError(reason)
-        self._paylink_revoke_live_links(documents)
+        """Make links for documents; everything but the documents is derived, never taken from
+        the caller, so neither an amount nor a state can be forged through `create`.
+
+        A link pays one invoice (`move_id`), one sale order (`sale_order_id`) or, as a
+        statement link, the open invoices of one customer in one company and one currency
+        (`move_ids`), of which the customer picks which to pay."""
+        # Sending needs a role, not rights on the documents: a cashier may lack Sales rights.
+        documents_list = [self._paylink_documents_from_vals(vals).sudo() for vals in vals_list]
+        self._paylink_check_may_send(documents_list)
+        for vals, documents in zip(vals_list, documents_list, strict=True):
+            if vals.get("move_ids"):
+                self._paylink_check_statement(documents)
+            else:
+                reason = documents._paylink_unpayable_reason()
+                if reason:
+                    raise UserError(reason)
+        self._paylink_revoke_live_links(documents_list, vals_list)
         now = fields.Datetime.now()
         tokens = [utils.generate_token() for __ in vals_list]
         links = super().create(
             [
                 {
+                    **self._paylink_document_values(vals, documents),
                     "renewed_from_id": vals.get("renewed_from_id") if self.env.su else False,
                     "renewal_client_hash": (
                         vals.get("renewal_client_hash") if self.env.su else False
                     ),
-                    "move_id": document.id if document._name == "account.move" else False,
-                    "sale_order_id": document.id if document._name == "sale.order" else False,
-                    "amount": document._paylink_amount_due(),
                     "token_hash": utils.hash_token(token),
                     "sent_at": now,
                 }
-                for vals, document, token in zip(vals_list, documents, tokens, strict=True)
+                for vals, documents, token in zip(vals_list, documents_list, tokens, strict=True)
             ]
         )
         url_field = self._fields["url"]
@@ -259,7 +295,7 @@ class KometPaylink(models.Model):
     def action_revoke(self):
         """Revoke links so that their URL stops working at once."""
         self.check_access("read")
-        self._paylink_check_may_send(link._paylink_document() for link in self)
+        self._paylink_check_may_send(link._paylink_documents() for link in self)
         to_revoke = self.filtered(lambda link: link.state in const.ACTIVE_STATES)
         to_revoke._paylink_mark_revoked(
             _("Payment link revoked by %(user)s.", user=self.env.user.name),
@@ -269,7 +305,7 @@ class KometPaylink(models.Model):
 
     def action_open_document(self):
         self.ensure_one()
-        return self._paylink_document()._get_records_action()
+        return self._paylink_documents()._get_records_action()
 
     # === BUSINESS METHODS === #
 
@@ -281,17 +317,62 @@ class KometPaylink(models.Model):
         return action
 
     def _paylink_document(self):
+        """The invoice or sale order of a link that pays one document (empty for a statement
+        link)."""
         self.ensure_one()
         return self.move_id or self.sale_order_id
+
+    def _paylink_documents(self):
+        """What the link pays: its one document, or the invoices of a statement link."""
+        self.ensure_one()
+        return self.move_ids or self.move_id or self.sale_order_id
 
     def _paylink_format_amount(self):
         self.ensure_one()
         return self.currency_id.format(self.amount)
 
     def _paylink_log(self, body):
-        """Log a change of the link in its document's chatter."""
+        """Log a change of the link in the chatter of what it pays."""
         self.ensure_one()
-        self._paylink_document().sudo()._message_log(body=body)
+        for document in self._paylink_documents().sudo():
+            document._message_log(body=body)
+
+    def _paylink_amount_due(self, documents=None):
+        """What the customer pays now for `documents` (by default, all that the link pays and
+        that can still be paid). A statement pays the invoices' residuals, as Odoo's portal
+        does for several invoices: an early-payment discount is for one invoice paid alone."""
+        self.ensure_one()
+        if documents is None:
+            documents = self._paylink_payable_documents()
+        if self.move_ids:
+            return sum(documents.mapped("amount_residual"))
+        return sum(document._paylink_amount_due() for document in documents)
+
+    def _paylink_statement_invoices(self):
+        """The invoices a statement link lists, oldest first, each with whether it can still
+        be paid: [(invoice, payable)]. Empty for a link that pays one document."""
+        self.ensure_one()
+        payable = self._paylink_payable_documents() if self.move_ids else ()
+        invoices = self.move_ids.sudo().sorted(
+            lambda move: (move.invoice_date or fields.Date.today(), move.id)
+        )
+        return [(invoice, invoice in payable) for invoice in invoices]
+
+    def _paylink_payable_documents(self):
+        """What the link pays that can still be paid, oldest invoice first."""
+        self.ensure_one()
+        documents = self._paylink_documents().sudo()
+        payable = documents.filtered(lambda document: not document._paylink_unpayable_reason())
+        return payable.sorted(lambda move: (move.invoice_date or fields.Date.today(), move.id))
+
+    def _paylink_unpayable_reason(self):
+        """Why nothing can be paid through this link now, or False."""
+        self.ensure_one()
+        if not self.move_ids:
+            return self._paylink_document()._paylink_unpayable_reason()
+        if not self._paylink_payable_documents():
+            return _("Every invoice of this statement is paid or closed.")
+        return False
 
     @api.model
     def _paylink_lifetime_hours(self):
@@ -304,12 +385,114 @@ class KometPaylink(models.Model):
         return utils.parse_unopened_days(param)
 
     @api.model
-    def _paylink_document_from_vals(self, vals):
-        if bool(vals.get("move_id")) == bool(vals.get("sale_order_id")):
-            raise UserError(_("A payment link pays either one invoice or one sale order."))
+    def _paylink_documents_from_vals(self, vals):
+        """The documents `vals` asks a link for: one invoice, one sale order, or the invoices
+        of a statement link."""
+        if sum(bool(vals.get(field)) for field in ("move_id", "sale_order_id", "move_ids")) != 1:
+            raise UserError(
+                _("A payment link pays one invoice, one sale order or a customer's statement.")
+            )
+        if vals.get("move_ids"):
+            move_ids = self._fields["move_ids"].convert_to_cache(vals["move_ids"], self.browse())
+            documents = self.env["account.move"].browse(move_ids)
+            if not move_ids or documents.exists() != documents:
+                raise UserError(_("The invoices to pay do not exist."))
+            return documents
         if vals.get("move_id"):
-            return self.env["account.move"].browse(vals["move_id"]).exists()
-        return self.env["sale.order"].browse(vals["sale_order_id"]).exists()
+            documents = self.env["account.move"].browse(vals["move_id"]).exists()
+        else:
+            documents = self.env["sale.order"].browse(vals["sale_order_id"]).exists()
+        if not documents:
+            raise UserError(_("The document to pay does not exist."))
+        return documents
+
+    @api.model
+    def _paylink_document_values(self, vals, documents):
+        """The stored values of a new link for `documents`, as `create` derives them."""
+        values = {"move_id": False, "sale_order_id": False}
+        if vals.get("move_ids"):
+            values["move_ids"] = [Command.set(documents.ids)]
+            amount = sum(documents.mapped("amount_residual"))
+        else:
+            field = "move_id" if documents._name == "account.move" else "sale_order_id"
+            values[field] = documents.id
+            amount = documents._paylink_amount_due()
+        values["amount"] = amount
+        return values
+
+    @api.model
+    def _paylink_check_statement(self, invoices):
+        """Refuse a statement link unless its invoices are payable customer invoices of one
+        customer, in one company and one currency.
+
+        :raise UserError: with what is wrong, before anything changes.
+        """
+        if len(invoices.commercial_partner_id) > 1:
+            raise UserError(_("A statement link pays the invoices of one customer only."))
+        if len(invoices.company_id) > 1:
+            raise UserError(_("A statement link pays the invoices of one company only."))
+        if len(invoices.currency_id) > 1:
+            raise UserError(_("A statement link pays invoices in one currency only."))
+        for invoice in invoices:
+            reason = invoice._paylink_unpayable_reason()
+            if reason:
+                raise UserError(reason)
+
+    @api.model
+    def _paylink_send_statement(self, invoices):
+        """Make a statement link for `invoices` (one customer's, in one company and one
+        currency) and email it to the customer.
+
+        :return: the new link.
+        :raise UserError: the invoices cannot be paid together, or the customer has no email.
+        :raise AccessError: the user may not send payment links for them.
+        """
+        if not invoices:
+            raise UserError(_("There is no open invoice to put on a statement link."))
+        partner = invoices.commercial_partner_id
+        if len(partner) == 1 and not partner.email:
+            raise UserError(
+                _("%(partner)s has no email address to send the link to.", partner=partner.name)
+            )
+        link = self.create({"move_ids": [Command.set(invoices.ids)]})
+        link._paylink_send_email()
+        return link
+
+    def _paylink_sent_notification(self):
+        """The notification that tells a staff member where these new links went."""
+        message = "\n".join(
+            self.env._(
+                "Payment link for %(amount)s (%(count)s invoices) sent to %(email)s.",
+                amount=link._paylink_format_amount(),
+                count=len(link.move_ids),
+                email=link.partner_id.email,
+            )
+            for link in self
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": message,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _paylink_siblings_domain(self):
+        """The links of what this link pays, this one included: the same document's, or the
+        statement links of the same customer, company and currency."""
+        self.ensure_one()
+        if self.move_ids:
+            return [
+                ("move_ids", "!=", False),
+                ("partner_id", "=", self.partner_id.id),
+                ("company_id", "=", self.company_id.id),
+                ("currency_id", "=", self.currency_id.id),
+            ]
+        if self.move_id:
+            return [("move_id", "=", self.move_id.id)]
+        return [("sale_order_id", "=", self.sale_order_id.id)]
 
     @api.model
     def _paylink_user_may_send(self, documents):
@@ -371,18 +554,40 @@ class KometPaylink(models.Model):
                 )
 
     @api.model
-    def _paylink_revoke_live_links(self, documents):
-        """Revoke the live links of documents about to get a new one: one live link per
-        document, so that a customer can never pay twice."""
-        move_ids = [document.id for document in documents if document._name == "account.move"]
-        order_ids = [document.id for document in documents if document._name == "sale.order"]
+    def _paylink_revoke_live_links(self, documents_list, vals_list):
+        """Revoke the live links of what is about to get a new one: one live link per document,
+        and one live statement link per customer, company and currency, so that a customer can
+        never pay twice through one kind of link. (An invoice may be on a live link of its own
+        and on a statement link: booking reads what is left to pay, and keeps any excess as
+        the customer's credit.)"""
+        move_ids, order_ids, statement_domains = [], [], []
+        for vals, documents in zip(vals_list, documents_list, strict=True):
+            if vals.get("move_ids"):
+                statement_domains.append(
+                    [
+                        ("move_ids", "!=", False),
+                        ("partner_id", "=", documents.commercial_partner_id.id),
+                        ("company_id", "=", documents.company_id.id),
+                        ("currency_id", "=", documents.currency_id.id),
+                    ]
+                )
+            elif documents._name == "account.move":
+                move_ids.append(documents.id)
+            else:
+                order_ids.append(documents.id)
         older_links = self.sudo().search(
-            [
-                ("state", "in", const.ACTIVE_STATES),
-                "|",
-                ("move_id", "in", move_ids),
-                ("sale_order_id", "in", order_ids),
-            ]
+            expression.AND(
+                [
+                    [("state", "in", const.ACTIVE_STATES)],
+                    expression.OR(
+                        [
+                            [("move_id", "in", move_ids)],
+                            [("sale_order_id", "in", order_ids)],
+                            *statement_domains,
+                        ]
+                    ),
+                ]
+            )
         )
         older_links._paylink_mark_revoked(
             _("Older payment link revoked: a new link was sent."), revoked_by=self.env.user
@@ -455,14 +660,15 @@ class KometPaylink(models.Model):
         document paid another way or credited in full, and expire a Checkout Session opened
         for an amount no longer due."""
         for link in self.filtered(lambda link: link.state in const.ACTIVE_STATES):
-            document = link._paylink_document()
-            reason = document._paylink_unpayable_reason()
+            reason = link._paylink_unpayable_reason()
             if reason:
                 link._paylink_mark_revoked(_("Payment link closed: %(reason)s", reason=reason))
-            else:
-                link.sudo().transaction_ids._paylink_expire_sessions(
-                    keep_amount=document._paylink_amount_due()
-                )
+                continue
+            for transaction in link.sudo().transaction_ids:
+                documents = transaction._paylink_documents()
+                payable = documents & link._paylink_payable_documents()
+                keep_amount = link._paylink_amount_due(payable) if payable == documents else 0
+                transaction._paylink_expire_sessions(keep_amount=keep_amount)
 
     @api.model
     def _paylink_find_by_token(self, token):
@@ -508,20 +714,20 @@ class KometPaylink(models.Model):
         if not self or self.state == const.STATE_REVOKED:
             return "gone"
         self.ensure_one()
-        document = self._paylink_document()
         if self.state == const.STATE_PAID:
             return "paid"
-        if self.move_id and self.move_id.payment_state in ("paid", "in_payment"):
+        invoices = self.move_ids or self.move_id
+        if invoices and all(move.payment_state in ("paid", "in_payment") for move in invoices):
             return "paid"
         if self.state == const.STATE_EXPIRED or self._paylink_is_past_expiry():
             return "expired"
         if self._paylink_processing_since():
             return "processing"
-        if document._paylink_unpayable_reason():
+        if self._paylink_unpayable_reason():
             return "gone"
         return "active"
 
-    def _paylink_start_checkout(self):
+    def _paylink_start_checkout(self, invoice_ids=None):
         """Start paying: register the customer's first deliberate action, then reuse the
         link's open Checkout Session for the amount due now (read from the database), or open
         one. Return the URL, as Stripe returned it, to redirect to.
@@ -529,10 +735,12 @@ class KometPaylink(models.Model):
         Two presses at the same instant open one session: the second waits for the first, then
         Odoo retries it on the first one's outcome.
 
-        :raise UserError: the link expired, a payment is processing, or no checkout could be
-                          opened.
+        :param list invoice_ids: for a statement link, the invoices the customer ticked.
+        :raise UserError: the link expired, a payment is processing, the choice of invoices is
+                          not valid, or no checkout could be opened.
         """
         self.ensure_one()
+        chosen = self._paylink_chosen_documents(invoice_ids)
         self.env.cr.execute(
             "UPDATE komet_paylink SET write_date = now() at time zone 'UTC' WHERE id = %s",
             [self.id],
@@ -541,12 +749,12 @@ class KometPaylink(models.Model):
         if not self._paylink_register_open():
             raise UserError(_("This payment link has expired."))
         self._paylink_check_not_processing()
-        document = self._paylink_document()
-        reason = document._paylink_unpayable_reason()
-        if reason:
-            raise UserError(reason)
-        amount = document._paylink_amount_due()
-        url = self.sudo().transaction_ids._paylink_reuse_checkout(amount)
+        for document in chosen:
+            reason = document._paylink_unpayable_reason()
+            if reason:
+                raise UserError(reason)
+        amount = self._paylink_amount_due(chosen)
+        url = self.sudo().transaction_ids._paylink_reuse_checkout(amount, chosen)
         if url:
             return url
         now = fields.Datetime.now()
@@ -559,8 +767,24 @@ class KometPaylink(models.Model):
             )
         # Stripe unreachable: forget the transaction, keep the customer's first open.
         with self.env.cr.savepoint():
-            transaction = self._paylink_create_transaction(amount)
+            transaction = self._paylink_create_transaction(amount, chosen)
             return transaction._paylink_open_checkout_session(self, expires_at)
+
+    def _paylink_chosen_documents(self, invoice_ids=None):
+        """What a press of Pay pays: the link's document or, for a statement link, the
+        invoices the customer ticked among the link's own.
+
+        :raise UserError: no invoice ticked, or one that is not on the statement.
+        """
+        self.ensure_one()
+        if not self.move_ids:
+            return self._paylink_document().sudo()
+        chosen = self.move_ids.sudo().filtered(lambda move: move.id in set(invoice_ids or ()))
+        if len(chosen) != len(set(invoice_ids or ())):
+            raise UserError(_("Some of the chosen invoices are not on this statement."))
+        if not chosen:
+            raise UserError(_("Tick at least one invoice to pay."))
+        return chosen
 
     def _paylink_processing_since(self):
         """When the link's payment that is being confirmed (a bank debit) started, or False."""
@@ -581,16 +805,16 @@ class KometPaylink(models.Model):
                 )
             )
 
-    def _paylink_create_transaction(self, amount):
+    def _paylink_create_transaction(self, amount, documents):
         self.ensure_one()
         provider = self.env["payment.provider"]._paylink_provider_for(self.company_id)
         if provider.state == "disabled":
             raise UserError(_("Online payment is not available at the moment. Please contact us."))
         payment_method = self.env.ref("komet_paylink.payment_method_komet_checkout")
         document_values = (
-            {"invoice_ids": [Command.set(self.move_id.ids)]}
-            if self.move_id
-            else {"sale_order_ids": [Command.set(self.sale_order_id.ids)]}
+            {"invoice_ids": [Command.set(documents.ids)]}
+            if documents._name == "account.move"
+            else {"sale_order_ids": [Command.set(documents.ids)]}
         )
         reference = self.env["payment.transaction"]._compute_reference(
             provider.code, **document_values
@@ -613,9 +837,8 @@ class KometPaylink(models.Model):
         """The newest link of this link's document when it is newer than this one (in any
         state), else an empty recordset."""
         self.ensure_one()
-        field = "move_id" if self.move_id else "sale_order_id"
         return self.sudo().search(
-            [(field, "=", self[field].id), ("id", ">", self.id)], order="id desc", limit=1
+            [*self._paylink_siblings_domain(), ("id", ">", self.id)], order="id desc", limit=1
         )
 
     def _paylink_masked_email(self):
@@ -652,10 +875,9 @@ class KometPaylink(models.Model):
         now = fields.Datetime.now()
         since = now - timedelta(minutes=const.RENEWAL_COOLDOWN_MINUTES)
         domain = [
+            *self._paylink_siblings_domain(),
             ("renewed_from_id", "!=", False),
             ("sent_at", ">", since),
-            ("move_id", "=", self.move_id.id),
-            ("sale_order_id", "=", self.sale_order_id.id),
         ]
         if self.sudo().search_count(domain, limit=1):
             raise PaylinkRateLimited(
@@ -698,27 +920,39 @@ class KometPaylink(models.Model):
         self.flush_recordset(["renewal_requested_at"])
         if self.state in const.ACTIVE_STATES:
             self._paylink_mark_expired()
-        document = self._paylink_document()
-        field = "move_id" if self.move_id else "sale_order_id"
+        if self.move_ids:
+            document_values = {"move_ids": [Command.set(self._paylink_payable_documents().ids)]}
+        elif self.move_id:
+            document_values = {"move_id": self.move_id.id}
+        else:
+            document_values = {"sale_order_id": self.sale_order_id.id}
         new_link = self.sudo().create(
-            {field: document.id, "renewed_from_id": self.id, "renewal_client_hash": client_hash}
+            {**document_values, "renewed_from_id": self.id, "renewal_client_hash": client_hash}
         )
         new_link._paylink_send_email()
-        salesperson = new_link.user_id
-        document.message_post(
-            body=_(
-                "The customer asked for a new payment link; it was sent to %(email)s.",
-                email=self.partner_id.email,
-            ),
-            partner_ids=salesperson.partner_id.ids,
+        body = _(
+            "The customer asked for a new payment link; it was sent to %(email)s.",
+            email=self.partner_id.email,
+        )
+        documents = new_link._paylink_documents()
+        # The salesperson is notified once, even for a statement of several invoices.
+        documents[:1].message_post(
+            body=body,
+            partner_ids=new_link.user_id.partner_id.ids,
             subtype_xmlid="mail.mt_note",
         )
+        for document in documents[1:]:
+            document._message_log(body=body)
         return utils.mask_email(self.partner_id.email)
 
     def _paylink_send_email(self):
         """Email the link to the customer; only right after `create`, while its URL is known."""
-        template = self.env.ref("komet_paylink.mail_template_paylink")
         for link in self:
+            template = self.env.ref(
+                "komet_paylink.mail_template_paylink_statement"
+                if link.move_ids
+                else "komet_paylink.mail_template_paylink"
+            )
             template.with_context(
                 paylink_url=link.url, paylink_lifetime_hours=link._paylink_lifetime_hours()
             ).send_mail(link.id)
@@ -736,6 +970,19 @@ class KometPaylink(models.Model):
         if self.transaction_ids.filtered(lambda tx: tx.state == "error"):
             return "failed"
         return "processing"
+
+    def _paylink_statement_pdf(self, invoice_id):
+        """The PDF Odoo keeps of one invoice of a statement link, or None: a statement page
+        never renders reports, it offers the PDFs the customer was already sent.
+
+        :return: (pdf bytes, file name), or None.
+        """
+        self.ensure_one()
+        invoice = self.sudo().move_ids.filtered(lambda move: move.id == invoice_id)
+        attachment = invoice.invoice_pdf_report_id
+        if not attachment:
+            return None
+        return attachment.raw, attachment.name or f"{invoice.name.replace('/', '_')}.pdf"
 
     def _paylink_document_pdf(self):
         """The document's PDF for the customer to download from the page: a stored copy, so

@@ -267,9 +267,11 @@ class PaymentTransaction(models.Model):
         open_documents = documents.filtered(
             lambda document: not document._paylink_unpayable_reason()
         )
-        due = sum(document._paylink_amount_due() for document in open_documents)
-        if documents and not open_documents:
-            self.write({"invoice_ids": [Command.clear()], "sale_order_ids": [Command.clear()]})
+        due = link._paylink_amount_due(open_documents)
+        if open_documents != documents:
+            # Reconciled with what is still open only; Odoo would post a draft invoice.
+            field = "invoice_ids" if documents._name == "account.move" else "sale_order_ids"
+            self.write({field: [Command.set(open_documents.ids)]})
         if self.state != "done":
             # Even a session expired on our side may have been paid an instant before.
             self._set_done(extra_allowed_states=("cancel",))
@@ -322,7 +324,8 @@ class PaymentTransaction(models.Model):
         which took it from the database, and no link token is ever part of it."""
         self.ensure_one()
         base_url = link.company_id.get_base_url()
-        document = link._paylink_document()
+        # What the customer and the Stripe Dashboard see: the documents' numbers.
+        description = utils.shorten(", ".join(self._paylink_documents().mapped("name")))
         return {
             "mode": "payment",
             "client_reference_id": self.reference,
@@ -336,13 +339,13 @@ class PaymentTransaction(models.Model):
                         "unit_amount": utils.to_stripe_minor_units(
                             self.amount, self.currency_id.name
                         ),
-                        "product_data": {"name": document.name},
+                        "product_data": {"name": description},
                     },
                 }
             ],
             "metadata": {"odoo_reference": self.reference},
             "payment_intent_data": {
-                "description": document.name,
+                "description": description,
                 "metadata": {"odoo_reference": self.reference},
             },
             "success_url": f"{base_url}{const.RETURN_ROUTE}?session_id={{CHECKOUT_SESSION_ID}}",
@@ -374,10 +377,11 @@ class PaymentTransaction(models.Model):
             raise ValidationError(_("The payment service returned no usable checkout page."))
         return url
 
-    def _paylink_reuse_checkout(self, amount):
+    def _paylink_reuse_checkout(self, amount, documents):
         """Among a link's transactions, return the URL of the open Checkout Session for
-        `amount`, read back from Stripe (never a stored address), or False. Every other open
-        session, for an older amount, is expired.
+        `amount` and `documents`, read back from Stripe (never a stored address), or False.
+        Every other open session, for an older amount or other invoices of a statement, is
+        expired.
 
         :raise PaylinkProcessing: a session is complete but its webhook has not come yet.
         :raise ValidationError: Stripe could not be reached.
@@ -396,6 +400,7 @@ class PaymentTransaction(models.Model):
                 )
             reusable = (
                 not url
+                and tx._paylink_documents() == documents
                 and session.get("status") == "open"
                 and session.get("amount_total")
                 == utils.to_stripe_minor_units(amount, tx.currency_id.name)
@@ -532,7 +537,7 @@ class PaymentTransaction(models.Model):
     def _paylink_documents(self):
         """The documents this transaction pays: its invoices, else its orders."""
         self.ensure_one()
-        return self.invoice_ids or self.sale_order_ids or self.komet_paylink_id._paylink_document()
+        return self.invoice_ids or self.sale_order_ids or self.komet_paylink_id._paylink_documents()
 
     def _paylink_log_on_documents(self, body):
         self.ensure_one()

@@ -11,6 +11,7 @@ from . import (
     test_roles_rpc,
     test_sending,
     test_settings,
+    test_statement,
     test_stripe_checkout,
     test_tour,
     test_visibility,

@@ -1,0 +1,50 @@
+from odoo import _, models
+from odoo.exceptions import UserError
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # === ACTION METHODS === #
+
+    def action_komet_paylink_send_statement(self):
+        """Email the customer one payment link for their open invoices in the current company
+        (one link per currency), from which they pick which invoices to pay."""
+        self.ensure_one()
+        Paylink = self.env["komet.paylink"]
+        # Outside the five roles: refused as such, not as "no invoice".
+        Paylink.check_access("create")
+        invoices = (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "in", ("not_paid", "partial")),
+                    ("company_id", "=", self.env.company.id),
+                ]
+            )
+        )
+        # A Sales user's statement lists the invoices they may send links for: their own.
+        invoices = invoices.filtered(
+            lambda move: (
+                not move._paylink_unpayable_reason() and Paylink._paylink_user_may_send(move)
+            )
+        )
+        if not invoices:
+            raise UserError(
+                _(
+                    "%(partner)s has no open invoice in %(company)s that you may send a payment "
+                    "link for.",
+                    partner=self.commercial_partner_id.display_name,
+                    company=self.env.company.name,
+                )
+            )
+        links = Paylink
+        for currency in invoices.currency_id:
+            links |= Paylink._paylink_send_statement(
+                invoices.filtered(lambda move, currency=currency: move.currency_id == currency)
+            )
+        return links._paylink_sent_notification()
