@@ -352,18 +352,16 @@ class KometPaylink(models.Model):
         """The invoices a statement link lists, oldest first, each with whether it can still
         be paid: [(invoice, payable)]. Empty for a link that pays one document."""
         self.ensure_one()
-        payable = self._paylink_payable_documents() if self.move_ids else ()
         invoices = self.move_ids.sudo().sorted(
             lambda move: (move.invoice_date or fields.Date.today(), move.id)
         )
-        return [(invoice, invoice in payable) for invoice in invoices]
+        return [(invoice, not invoice._paylink_unpayable_reason()) for invoice in invoices]
 
     def _paylink_payable_documents(self):
-        """What the link pays that can still be paid, oldest invoice first."""
+        """What the link pays that can still be paid."""
         self.ensure_one()
         documents = self._paylink_documents().sudo()
-        payable = documents.filtered(lambda document: not document._paylink_unpayable_reason())
-        return payable.sorted(lambda move: (move.invoice_date or fields.Date.today(), move.id))
+        return documents.filtered(lambda document: not document._paylink_unpayable_reason())
 
     def _paylink_unpayable_reason(self):
         """Why nothing can be paid through this link now, or False."""
