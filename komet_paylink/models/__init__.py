@@ -11,5 +11,6 @@ from . import (
     payment_transaction,
     res_company,
     res_config_settings,
+    res_partner,
     sale_order,
 )
