@@ -1,3 +1,4 @@
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -148,6 +149,52 @@ class TestOptOut(PaylinkCommon):
         self.assertNotIn("/pay/", mail.body_html)
         self.assertFalse(self._links(self.quiet_invoice))
         self.assertIn("/pay/", self._sent_mail(self.invoice).body_html)
+
+    def test_sale_order_email_says_why_and_carries_no_link(self):
+        """Test that a sale order's email to a customer who opted out goes without a link, even
+        with the box forced, and that the composer says why."""
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.quiet_contact.id,
+                "user_id": self.role_users["sales"].id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": self.product_a.id, "product_uom_qty": 1, "tax_id": False}
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        sales = self.role_users["sales"]
+        action = order.with_user(sales).action_quotation_send()
+        Composer = (
+            self.env["mail.compose.message"]
+            .with_user(sales)
+            .with_context(**action["context"], mail_notify_force_send=False)
+        )
+        composer = Composer.create({})
+        self.assertFalse(composer.komet_paylink_include)
+        self.assertEqual(
+            composer.komet_paylink_opt_out_reason,
+            "Quiet Company asked not to receive payment links.",
+        )
+        Composer.create({"komet_paylink_include": True}).action_send_mail()
+        message = self.env["mail.message"].search(
+            [("model", "=", "sale.order"), ("res_id", "=", order.id)], order="id desc", limit=1
+        )
+        self.assertTrue(message, "the order is emailed")
+        self.assertNotIn("/pay/", message.body)
+        self.assertFalse(self.Paylink.sudo().search([("sale_order_id", "=", order.id)]))
+
+    def test_renewal_request_is_refused(self):
+        """Test that a customer who opted out after a link was sent cannot get a new one from
+        its expired page: the page says to contact us."""
+        link = self.Paylink.sudo().create({"move_id": self.invoice.id})
+        link._paylink_mark_expired()
+        self.customer.komet_paylink_opt_out = True
+        with self.assertRaisesRegex(UserError, "contact us"):
+            link._paylink_request_renewal("203.0.113.9")
+        self.assertEqual(self._links(self.invoice), link)
 
     def test_partner_form_shows_the_opt_out(self):
         arch = self.env["res.partner"].get_view(view_type="form")["arch"]

@@ -4,10 +4,11 @@ from datetime import date, timedelta
 from freezegun import freeze_time
 from PyPDF2 import PdfReader
 
+from odoo import fields
 from odoo.exceptions import ValidationError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 
-from .common import PaylinkCommon
+from .common import PaylinkCommon, PaylinkHttpCommon
 
 DUE = date(2026, 1, 5)
 
@@ -181,22 +182,6 @@ class TestReminders(PaylinkCommon):
         self.assertFalse(self._reminder_links(first))
         self.assertEqual(self._reminder_links(second).mapped("reminder_days"), [3])
 
-    def test_the_reminder_pdf_carries_the_pay_box(self):
-        """Test that the reminder is Odoo's invoice email: the invoice PDF, with the Pay now
-        link of the new payment link."""
-        invoice = self._late_invoice()
-        cron = self.env.ref("komet_paylink.ir_cron_send_reminders")
-        with freeze_time(DUE + timedelta(days=3, hours=6)):
-            cron.ir_actions_server_id.with_user(cron.user_id).with_context(
-                mail_notify_force_send=False, force_report_rendering=True
-            ).run()
-        mail = self._mails(invoice)
-        pdfs = mail.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
-        self.assertEqual(len(pdfs), 1)
-        uris = [uri for uri in pdf_link_uris(pdfs.raw) if "/pay/" in uri]
-        self.assertEqual(len(uris), 1)
-        self.assertIn(f'href="{uris[0]}"', mail.body_html)
-
     def test_link_list_shows_the_reminder_step(self):
         for view_type in ("list", "form"):
             arch = self.Paylink.get_view(view_type=view_type)["arch"]
@@ -229,3 +214,40 @@ class TestReminderSettings(PaylinkCommon):
         self.assertEqual(
             self.env["ir.config_parameter"].sudo().get_param("komet_paylink.reminder_days"), "3,10"
         )
+
+
+@tagged("post_install", "-at_install")
+class TestReminderPdf(PaylinkHttpCommon, HttpCase):
+    """The reminder's PDF, rendered by wkhtmltopdf, which needs the HTTP server (and real
+    time: the invoice is due three days before today)."""
+
+    def test_the_reminder_pdf_carries_the_pay_box(self):
+        """Test that the reminder is Odoo's invoice email: the invoice PDF, with the Pay now
+        link of the new payment link."""
+        customer = self.env["res.partner"].create({"name": "Late Payer", "email": "l@example.com"})
+        self.env["res.partner"].search([("id", "!=", customer.id)]).write(
+            {"komet_paylink_opt_out": True}
+        )
+        self.env["ir.config_parameter"].sudo().set_param("komet_paylink.reminder_days", "3")
+        due = fields.Date.context_today(self.env.user) - timedelta(days=3)
+        invoice = self.init_invoice(
+            "out_invoice", partner=customer, invoice_date=due, amounts=[80.0], taxes=[]
+        )
+        invoice.invoice_date_due = due
+        invoice.action_post()
+        cron = self.env.ref("komet_paylink.ir_cron_send_reminders")
+        cron.ir_actions_server_id.with_user(cron.user_id).with_context(
+            mail_notify_force_send=False, force_report_rendering=True
+        ).run()
+        mail = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("model", "=", "account.move"), ("res_id", "=", invoice.id)])
+        )
+        self.assertEqual(len(mail), 1)
+        pdfs = mail.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
+        self.assertEqual(len(pdfs), 1)
+        self.assertTrue(pdfs.raw.startswith(b"%PDF"))
+        uris = [uri for uri in pdf_link_uris(pdfs.raw) if "/pay/" in uri]
+        self.assertEqual(len(uris), 1)
+        self.assertIn(f'href="{uris[0]}"', mail.body_html)
