@@ -39,17 +39,17 @@ class TestReminders(PaylinkCommon):
         )
         cls.env["ir.config_parameter"].sudo().set_param("komet_paylink.reminder_days", "3,10,30")
 
-    def _late_invoice(self, partner=None, amount=500.0):
+    def _late_invoice(self, partner=None, amount=500.0, due=DUE):
         invoice = self.init_invoice(
             "out_invoice",
             partner=partner or self.late_customer,
-            invoice_date=DUE,
+            invoice_date=due,
             amounts=[amount],
             taxes=[],
         )
-        invoice.invoice_date_due = DUE
+        invoice.invoice_date_due = due
         invoice.action_post()
-        self.assertEqual(invoice.invoice_date_due, DUE)
+        self.assertEqual(invoice.invoice_date_due, due)
         return invoice
 
     def _run_reminders(self, days_after_due):
@@ -181,6 +181,29 @@ class TestReminders(PaylinkCommon):
             self._run_reminders(3)
         self.assertFalse(self._reminder_links(first))
         self.assertEqual(self._reminder_links(second).mapped("reminder_days"), [3])
+
+    def test_queries_per_invoice_are_constant(self):
+        """Test that each reminded invoice costs the same number of queries, however many the
+        run sends."""
+        self._late_invoice()
+        self._run_reminders(3)  # warm-up: templates, reports and caches
+        counts = {}
+        # Each batch falls due a day after the previous one, and is reminded 3 days later: the
+        # earlier invoices are then still at the step they were reminded of.
+        for shift, count in ((1, 2), (2, 4), (3, 6)):
+            invoices = self.env["account.move"].concat(
+                *(self._late_invoice(due=DUE + timedelta(days=shift)) for __ in range(count))
+            )
+            self.env.invalidate_all()
+            start = self.env.cr.sql_log_count
+            self._run_reminders(shift + 3)
+            counts[count] = self.env.cr.sql_log_count - start
+            for invoice in invoices:
+                self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [3])
+        # Two more invoices cost the same queries whether the run sends 2, 4 or 6.
+        self.assertAlmostEqual(counts[4] - counts[2], counts[6] - counts[4], delta=2, msg=counts)
+        per_invoice = (counts[6] - counts[2]) / 4
+        self.assertLessEqual(per_invoice, 60, counts)
 
     def test_link_list_shows_the_reminder_step(self):
         for view_type in ("list", "form"):
