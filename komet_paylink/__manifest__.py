@@ -24,6 +24,7 @@
         "views/payment_provider_views.xml",
         "views/account_move_views.xml",
         "views/sale_order_views.xml",
+        "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/komet_paylink_templates.xml",
         "views/mail_templates.xml",

@@ -20,6 +20,7 @@ PARAM_LIFETIME_HOURS = "komet_paylink.lifetime_hours"
 PARAM_UNOPENED_DAYS = "komet_paylink.unopened_days"
 PARAM_SEND_BY_DEFAULT = "komet_paylink.send_by_default"
 PARAM_STRIPE_API_BASE = "komet_paylink.stripe_api_base"
+PARAM_REMINDER_DAYS = "komet_paylink.reminder_days"
 
 # The link states, in the order a link lives them.
 STATE_SENT = "sent"

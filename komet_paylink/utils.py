@@ -88,6 +88,37 @@ def parse_unopened_days(value, default=const.DEFAULT_UNOPENED_DAYS):
     return parse_positive_int(value, default)
 
 
+def parse_reminder_days(value):
+    """Read the reminder steps: comma-separated whole numbers of days after the due date.
+
+    Spaces, duplicates and order do not matter, and zero or negative days are ignored; empty
+    means no reminders.
+
+    :return: the steps, a sorted tuple of distinct positive ints.
+    :raise ValueError: a part is not a whole number (e.g. ``3,x``).
+    """
+    steps = set()
+    for part in str(value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not re.fullmatch(r"[+-]?\d+", part):
+            raise ValueError(part)
+        if int(part) > 0:
+            steps.add(int(part))
+    return tuple(sorted(steps))
+
+
+def format_reminder_days(steps):
+    """The stored form of reminder steps: ``3,10,30``, or an empty string."""
+    return ",".join(str(step) for step in steps)
+
+
+def reminder_step_reached(steps, days_overdue):
+    """The highest step an invoice `days_overdue` days past its due date has reached, or 0."""
+    return max((step for step in steps if step <= days_overdue), default=0)
+
+
 def unopened_deadline(sent_at, unopened_days):
     """Return when a link sent at `sent_at` stops working if nobody opens it."""
     return sent_at + timedelta(days=unopened_days)

@@ -45,3 +45,39 @@ def test_utils_uses_this_const():
     const, utils = load_pure_module("const"), load_pure_module("utils")
     if hasattr(utils, "const"):
         assert utils.const is const
+
+
+@pytest.mark.parametrize(
+    ("value", "steps"),
+    [
+        ("3,10,30", (3, 10, 30)),
+        (" 30, 3 ,10,3 ", (3, 10, 30)),
+        ("", ()),
+        (None, ()),
+        (False, ()),
+        (" , ,", ()),
+        ("0,-5,7", (7,)),
+        ("+4", (4,)),
+    ],
+)
+def test_reminder_days_are_read_tolerantly(value, steps):
+    assert load_pure_module("utils").parse_reminder_days(value) == steps
+
+
+@pytest.mark.parametrize("value", ["3,x", "3;10", "1.5", "ten", "3 10"])
+def test_reminder_days_refuse_what_is_not_a_whole_number(value):
+    with pytest.raises(ValueError):
+        load_pure_module("utils").parse_reminder_days(value)
+
+
+def test_reminder_days_are_stored_sorted_without_duplicates():
+    utils = load_pure_module("utils")
+    assert utils.format_reminder_days(utils.parse_reminder_days("30,3, 10,3")) == "3,10,30"
+    assert utils.format_reminder_days(()) == ""
+
+
+@pytest.mark.parametrize(
+    ("days_overdue", "step"), [(-2, 0), (0, 0), (2, 0), (3, 3), (9, 3), (10, 10), (400, 30)]
+)
+def test_reminder_step_reached_is_the_highest_step_passed(days_overdue, step):
+    assert load_pure_module("utils").reminder_step_reached((3, 10, 30), days_overdue) == step

@@ -83,6 +83,15 @@ class AccountMove(models.Model):
             return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
         return False
 
+    def _paylink_send_reminder(self, days):
+        """Email this overdue invoice again through Odoo's invoice sending, as an automatic
+        send: with a fresh payment link (revoking the older one), which keeps the reminder
+        step `days`."""
+        self.ensure_one()
+        self.env["account.move.send"].with_company(self.company_id)._generate_and_send_invoices(
+            self, sending_methods={"email"}, komet_paylink_reminder_days=days
+        )
+
     def _paylink_render_pdf(self, url):
         """The invoice PDF with the Pay box of `url`: the PDF Odoo keeps for the invoice when
         there is one, else a plain render, never a second render with the link.

@@ -4,7 +4,7 @@ from markupsafe import Markup
 
 from odoo import api, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import str2bool
+from odoo.tools import format_date, str2bool
 from odoo.tools.pdf import PdfReadError
 
 from .. import const
@@ -35,13 +35,22 @@ class AccountMoveSend(models.AbstractModel):
           their right to send links, checked as them.
         - With no person behind the sending (Odoo's own automatic sending), always a link.
         - Otherwise the company's default.
+        - A payment reminder (`komet_paylink_reminder_days`) always carries a link, made by
+          Odoo itself, which keeps the reminder step.
+
+        Never a link for a document that cannot be paid, nor for a customer who opted out: the
+        invoice is sent without it.
         """
         settings = super()._get_default_sending_settings(
             move, from_cron=from_cron, **custom_settings
         )
         author = self.env["res.users"].browse(settings["author_user_id"])
         sender = None
-        if "komet_paylink_include" in custom_settings:
+        if custom_settings.get("komet_paylink_reminder_days"):
+            # A payment reminder: the point of the email is its fresh link, made by Odoo.
+            include, sender = True, SENDER_SYSTEM
+            settings["komet_paylink_reminder_days"] = custom_settings["komet_paylink_reminder_days"]
+        elif "komet_paylink_include" in custom_settings:
             include = custom_settings["komet_paylink_include"]
         elif author._is_superuser():
             include, sender = True, SENDER_SYSTEM
@@ -50,7 +59,11 @@ class AccountMoveSend(models.AbstractModel):
             sender = author.id
         else:
             include = self._paylink_default_include(move)
-        settings["komet_paylink_include"] = bool(include) and not move._paylink_unpayable_reason()
+        settings["komet_paylink_include"] = (
+            bool(include)
+            and not move._paylink_unpayable_reason()
+            and not move.partner_id._paylink_opt_out_reason()
+        )
         settings["komet_paylink_sender"] = sender
         return settings
 
@@ -76,6 +89,7 @@ class AccountMoveSend(models.AbstractModel):
         return (
             self._paylink_send_by_default()
             and not move._paylink_unpayable_reason()
+            and not move.partner_id._paylink_opt_out_reason()
             and self.env["komet.paylink"]._paylink_user_may_send(move)
         )
 
@@ -123,7 +137,11 @@ class AccountMoveSend(models.AbstractModel):
     def _paylink_prepare_link(self, move, move_data):
         """Make the link and the emailed copy of the invoice PDF with its Pay box, drawn on the
         PDF Odoo rendered: the invoice is rendered once."""
-        link = self._paylink_create_link(move, move_data.get("komet_paylink_sender"))
+        link = self._paylink_create_link(
+            move,
+            move_data.get("komet_paylink_sender"),
+            reminder_days=move_data.get("komet_paylink_reminder_days"),
+        )
         if not link:
             return
         move_data["komet_paylink_url"] = link.url
@@ -136,15 +154,16 @@ class AccountMoveSend(models.AbstractModel):
             )
 
     @api.model
-    def _paylink_create_link(self, move, sender):
+    def _paylink_create_link(self, move, sender, reminder_days=None):
         """Create the link as whoever sends: the current user (an error tells them when their
         role may not), Odoo itself, or a background batch's author. For an author, a refusal
-        of the record rules means an email without a link, not a failed batch."""
+        of the record rules means an email without a link, not a failed batch. Only Odoo
+        itself sends reminders (`reminder_days`, the step the link keeps)."""
         Paylink = self.env["komet.paylink"]
         if not sender:
             return Paylink.create({"move_id": move.id})
         if sender == SENDER_SYSTEM:
-            return Paylink.sudo().create({"move_id": move.id})
+            return Paylink.sudo().create({"move_id": move.id, "reminder_days": reminder_days or 0})
         Paylink = Paylink.with_user(sender).with_company(move.company_id)
         try:
             with self.env.cr.savepoint():
@@ -167,6 +186,21 @@ class AccountMoveSend(models.AbstractModel):
             mail_params["attachments"] = [
                 attachment for attachment in mail_params["attachments"] if attachment[0] != filename
             ] + [(filename, pdf_content)]
+        reminder_days = move_data.get("komet_paylink_reminder_days")
+        if reminder_days:
+            # In the customer's language, as the rest of the email.
+            env = self.with_context(lang=move_data.get("mail_lang")).env
+            mail_params["subject"] = env._("Reminder: %(subject)s", subject=mail_params["subject"])
+            mail_params["body"] = Markup("<p>%s</p>%s") % (
+                env._(
+                    "Reminder: invoice %(name)s was due on %(date)s and %(amount)s is still "
+                    "unpaid. You can pay it online with the new link below.",
+                    name=move.name,
+                    date=format_date(env, move.invoice_date_due),
+                    amount=move.currency_id.format(move._paylink_amount_due()),
+                ),
+                mail_params["body"] or "",
+            )
         mail_params["body"] = Markup("%s%s") % (
             mail_params["body"] or "",
             self.env["komet.paylink"]._paylink_email_button(

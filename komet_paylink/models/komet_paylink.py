@@ -153,6 +153,13 @@ class KometPaylink(models.Model):
         readonly=True,
         copy=False,
     )
+    reminder_days = fields.Integer(
+        string="Reminder (days overdue)",
+        help="For a link sent by a payment reminder: how many days overdue the invoice was, "
+        "the reminder step.",
+        readonly=True,
+        copy=False,
+    )
     renewal_requested_at = fields.Datetime(
         string="New Link Requested On",
         help="When the customer last asked for a new link from this expired one.",
@@ -260,6 +267,9 @@ class KometPaylink(models.Model):
                 reason = documents._paylink_unpayable_reason()
                 if reason:
                     raise UserError(reason)
+            reason = documents[:1].partner_id._paylink_opt_out_reason()
+            if reason:
+                raise UserError(reason)
         self._paylink_revoke_live_links(documents_list, vals_list)
         now = fields.Datetime.now()
         tokens = [utils.generate_token() for __ in vals_list]
@@ -271,6 +281,7 @@ class KometPaylink(models.Model):
                     "renewal_client_hash": (
                         vals.get("renewal_client_hash") if self.env.su else False
                     ),
+                    "reminder_days": vals.get("reminder_days", 0) if self.env.su else 0,
                     "token_hash": utils.hash_token(token),
                     "sent_at": now,
                 }
@@ -281,13 +292,21 @@ class KometPaylink(models.Model):
         for link, token in zip(links, tokens, strict=True):
             base_url = link.company_id.get_base_url()
             self.env.cache.set(link, url_field, f"{base_url}{const.PAY_ROUTE_PREFIX}/{token}")
-            link._paylink_log(
-                _(
+            if link.reminder_days:
+                message = _(
+                    "Payment reminder (%(days)s days overdue) sent to %(partner)s with a new "
+                    "payment link for %(amount)s.",
+                    days=link.reminder_days,
+                    partner=link.partner_id.display_name,
+                    amount=link._paylink_format_amount(),
+                )
+            else:
+                message = _(
                     "Payment link for %(amount)s sent to %(partner)s.",
                     amount=link._paylink_format_amount(),
                     partner=link.partner_id.display_name,
                 )
-            )
+            link._paylink_log(message)
         return links
 
     # === ACTION METHODS === #
@@ -703,6 +722,66 @@ class KometPaylink(models.Model):
             [("komet_expire_pending", "=", True)]
         )._paylink_expire_sessions()
 
+    @api.model
+    def _paylink_reminder_steps(self):
+        """The reminder steps of the settings, e.g. (3, 10, 30); none when the setting is empty
+        or unreadable (the settings refuse an unreadable value; a hand-edited one stops
+        reminders rather than guess)."""
+        param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_REMINDER_DAYS)
+        try:
+            return utils.parse_reminder_days(param)
+        except ValueError:
+            _logger.warning("Payment reminders are off: the reminder days setting is unreadable.")
+            return ()
+
+    @api.model
+    def _cron_send_reminders(self):
+        """Email every overdue customer invoice again, with a fresh payment link, when it
+        reaches a reminder step (days after its due date).
+
+        Once per step: the link a reminder makes keeps its step, and an invoice whose links
+        already reminded it at the highest step it reached gets nothing; after a missed run
+        only that highest step is sent, never the smaller ones later. Never after payment, and
+        never to a customer who opted out. Each invoice is sent in its own savepoint, so that
+        one failure does not stop the others.
+        """
+        steps = self._paylink_reminder_steps()
+        if not steps:
+            return
+        today = fields.Date.context_today(self)
+        invoices = self.env["account.move"].search(
+            [
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+                ("amount_residual", ">", 0),
+                ("invoice_date_due", "<=", today - timedelta(days=steps[0])),
+                ("partner_id.email", "!=", False),
+                ("commercial_partner_id.komet_paylink_opt_out", "=", False),
+            ],
+            order="invoice_date_due, id",
+        )
+        reminded = dict(
+            self.sudo()._read_group(
+                [("move_id", "in", invoices.ids), ("reminder_days", ">", 0)],
+                ["move_id"],
+                ["reminder_days:max"],
+            )
+        )
+        sent = failed = 0
+        for invoice in invoices:
+            step = utils.reminder_step_reached(steps, (today - invoice.invoice_date_due).days)
+            if step <= reminded.get(invoice, 0) or invoice._paylink_unpayable_reason():
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    invoice._paylink_send_reminder(step)
+                sent += 1
+            except Exception:  # one invoice's failure must not stop the others
+                failed += 1
+                _logger.exception("Payment reminder of invoice %s failed.", invoice.id)
+        _logger.info("Sent %s payment reminder(s); %s failed.", sent, failed)
+
     # === PUBLIC PAGE METHODS === #
 
     def _paylink_page_state(self):
@@ -908,6 +987,8 @@ class KometPaylink(models.Model):
         self.ensure_one()
         if self._paylink_page_state() != "expired":
             raise UserError(_("This payment link cannot be renewed."))
+        if self.partner_id._paylink_opt_out_reason():
+            raise UserError(_("We cannot send a new payment link; please contact us."))
         client_hash = self._paylink_client_hash(client_address)
         self._paylink_check_renewal_allowed(client_hash)
         if not self.partner_id.email:

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from .. import const
+from .. import const, utils
 
 
 class ResConfigSettings(models.TransientModel):
@@ -59,6 +59,12 @@ class ResConfigSettings(models.TransientModel):
         string="Send Payment Links By Default",
         config_parameter=const.PARAM_SEND_BY_DEFAULT,
     )
+    komet_paylink_reminder_days = fields.Char(
+        string="Payment Reminders (Days Overdue)",
+        help="Days after the due date when an overdue invoice is emailed again with a fresh "
+        "payment link, comma-separated (e.g. 3,10,30). Empty means no reminders.",
+        config_parameter=const.PARAM_REMINDER_DAYS,
+    )
     komet_paylink_stripe_api_base = fields.Char(
         string="Stripe API Base Address",
         help="Leave empty to use Stripe. Set only for tests or a local fake of the Stripe API.",
@@ -103,6 +109,17 @@ class ResConfigSettings(models.TransientModel):
 
     # === ACTION METHODS === #
 
+    def set_values(self):
+        """Override of `base` to store the reminder days in their one form: sorted, distinct,
+        e.g. 3,10,30."""
+        res = super().set_values()
+        self.env["ir.config_parameter"].sudo().set_param(
+            const.PARAM_REMINDER_DAYS,
+            utils.format_reminder_days(utils.parse_reminder_days(self.komet_paylink_reminder_days))
+            or False,
+        )
+        return res
+
     def action_komet_paylink_open_provider(self):
         self.ensure_one()
         return self.komet_paylink_provider_id._get_records_action()
@@ -120,3 +137,17 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             if settings.komet_paylink_unopened_days <= 0:
                 raise ValidationError(_("An unopened payment link must live at least one day."))
+
+    @api.constrains("komet_paylink_reminder_days")
+    def _check_komet_paylink_reminder_days(self):
+        for settings in self:
+            try:
+                utils.parse_reminder_days(settings.komet_paylink_reminder_days)
+            except ValueError:
+                raise ValidationError(
+                    _(
+                        "Payment reminders: %(value)s is not a list of days; write whole numbers "
+                        "of days after the due date separated by commas, e.g. 3,10,30.",
+                        value=settings.komet_paylink_reminder_days,
+                    )
+                ) from None

@@ -49,6 +49,22 @@ class AccountMoveSendBatchWizard(models.TransientModel):
                         ),
                     },
                 }
+        for wizard in self:
+            opted_out = wizard.move_ids.filtered(
+                lambda move: move.partner_id._paylink_opt_out_reason()
+            )
+            if opted_out:
+                wizard.alerts = {
+                    **(wizard.alerts or {}),
+                    "komet_paylink_opt_out": {
+                        "level": "info",
+                        "message": _(
+                            "These customers asked not to receive payment links; their "
+                            "invoices are sent without one: %(names)s",
+                            names=", ".join(opted_out.mapped("display_name")),
+                        ),
+                    },
+                }
         return res
 
     # === ACTION METHODS === #

@@ -12,6 +12,7 @@ class AccountMoveSendWizard(models.TransientModel):
         readonly=False,
     )
     komet_paylink_can_send = fields.Boolean(compute="_compute_komet_paylink_can_send")
+    komet_paylink_opt_out = fields.Boolean(compute="_compute_komet_paylink_opt_out")
 
     # === COMPUTE METHODS === #
 
@@ -27,6 +28,11 @@ class AccountMoveSendWizard(models.TransientModel):
                 wizard.move_id
             )
 
+    @api.depends("move_id")
+    def _compute_komet_paylink_opt_out(self):
+        for wizard in self:
+            wizard.komet_paylink_opt_out = bool(wizard.move_id.partner_id._paylink_opt_out_reason())
+
     @api.depends("komet_paylink_include")
     def _compute_alerts(self):
         """Override of `account` to say why a document gets no link instead of sending a
@@ -40,6 +46,19 @@ class AccountMoveSendWizard(models.TransientModel):
                     "komet_paylink_nothing_to_pay": {
                         "level": "danger",
                         "message": _("No payment link can be sent: %(reason)s", reason=reason),
+                    },
+                }
+        for wizard in self:
+            reason = wizard.move_id.partner_id._paylink_opt_out_reason()
+            if reason:
+                wizard.alerts = {
+                    **(wizard.alerts or {}),
+                    "komet_paylink_opt_out": {
+                        "level": "info",
+                        "message": _(
+                            "The invoice is sent without a payment link: %(reason)s",
+                            reason=reason,
+                        ),
                     },
                 }
         return res

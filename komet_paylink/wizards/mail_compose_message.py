@@ -16,6 +16,9 @@ class MailComposeMessage(models.TransientModel):
         readonly=False,
     )
     komet_paylink_can_send = fields.Boolean(compute="_compute_komet_paylink_can_send")
+    komet_paylink_opt_out_reason = fields.Char(
+        string="No Payment Link", compute="_compute_komet_paylink_opt_out_reason"
+    )
 
     # === COMPUTE METHODS === #
 
@@ -31,6 +34,7 @@ class MailComposeMessage(models.TransientModel):
                     order._paylink_invoices_to_pay() or not order._paylink_unpayable_reason()
                     for order in orders
                 )
+                and not any(order.partner_id._paylink_opt_out_reason() for order in orders)
             )
 
     @api.depends("model", "res_ids")
@@ -40,6 +44,15 @@ class MailComposeMessage(models.TransientModel):
             composer.komet_paylink_can_send = bool(orders) and self.env[
                 "komet.paylink"
             ]._paylink_user_may_send(orders)
+
+    @api.depends("model", "res_ids")
+    def _compute_komet_paylink_opt_out_reason(self):
+        """Say why the email of a customer who opted out carries no payment link."""
+        for composer in self:
+            reasons = {
+                order.partner_id._paylink_opt_out_reason() for order in composer._paylink_orders()
+            } - {False}
+            composer.komet_paylink_opt_out_reason = " ".join(sorted(reasons)) or False
 
     # === BUSINESS METHODS === #
 
@@ -53,7 +66,9 @@ class MailComposeMessage(models.TransientModel):
         """Override of `mail` to add the payment links to a sale order's email."""
         if self.komet_paylink_include and self.model == "sale.order":
             for order in self.env["sale.order"].browse(res_ids):
-                self._paylink_add_links(order)
+                # A customer who opted out gets the email without a link.
+                if not order.partner_id._paylink_opt_out_reason():
+                    self._paylink_add_links(order)
         return super()._action_send_mail_comment(res_ids)
 
     def _paylink_add_links(self, order):
