@@ -267,3 +267,12 @@ class TestStatementLink(PaylinkStripeCommon, HttpCase):
         self.assertEqual(new_link.move_ids, self.invoice_b | self.invoice_c)
         self.assertEqual(new_link.amount, 500.0)
         self.assertTrue(page.ok)
+
+    def test_no_statement_for_a_customer_who_opted_out(self):
+        """Test that a customer who asked for no payment links gets no statement link."""
+        self.statement_customer.komet_paylink_opt_out = True
+        with self.assertRaisesRegex(UserError, "asked not to receive payment links"):
+            self.statement_customer.with_user(
+                self.role_users["cashier"]
+            ).action_komet_paylink_send_statement()
+        self.assertFalse(self.Paylink.search([("partner_id", "=", self.statement_customer.id)]))
