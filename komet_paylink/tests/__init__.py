@@ -6,6 +6,7 @@ from . import (
     test_pay_headers,
     test_pay_page,
     test_provider,
+    test_query_budgets,
     test_renewal,
     test_roles,
     test_roles_rpc,
