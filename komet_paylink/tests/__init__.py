@@ -7,6 +7,7 @@ from . import (
     test_pay_headers,
     test_pay_page,
     test_provider,
+    test_query_budgets,
     test_reminders,
     test_renewal,
     test_roles,

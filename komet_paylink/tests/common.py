@@ -67,6 +67,65 @@ class PaylinkCommon(AccountTestInvoicingCommon):
     def _paylink_chatter_bodies(self, document):
         return document.message_ids.mapped("body")
 
+    # === SENDING === #
+
+    def _send_link(self, document=None, user=None, by_email=False):
+        """Send a payment link for `document` (the invoice by default) as `user` (a cashier by
+        default), the one way every test sends one. Return the link and its token, which only
+        the sending ever knows.
+
+        :param bool by_email: send through Odoo's email of the document with the Payment Link
+            box checked: the Send dialog of an invoice, the email composer of a sale order. Else
+            the link alone is made, as every sending path does (the tests about the link, the
+            page and the payment need no email).
+        """
+        document = document or self.invoice
+        user = user or self.role_users["cashier"]
+        if not by_email:
+            field = "move_id" if document._name == "account.move" else "sale_order_id"
+            link = self.Paylink.with_user(user).create({field: document.id})
+            return link, link.url.rsplit("/", 1)[1]
+        last_link = self.Paylink.sudo().search([], order="id desc", limit=1)
+        if document._name == "account.move":
+            self._send_dialog(document, user, komet_paylink_include=True).action_send_and_print()
+        else:
+            action = document.with_user(user).action_quotation_send()
+            self.env["mail.compose.message"].with_user(user).with_context(
+                **action["context"], force_report_rendering=True, mail_notify_force_send=False
+            ).create({"komet_paylink_include": True}).action_send_mail()
+        link = self.Paylink.sudo().search([("id", ">", last_link.id or 0)])
+        self.assertEqual(len(link), 1, "one link per sending")
+        body = self._last_email(document).body
+        token = re.search(r'href="[^"]*/pay/([A-Za-z0-9_-]+)"', body).group(1)
+        self.assertEqual(self.Paylink._paylink_find_by_token(token), link, "the emailed link")
+        return link, token
+
+    def _send_dialog(self, invoice, user=None, **values):
+        """Open the invoice's Send dialog as `user` (a cashier by default), with `values`."""
+        return (
+            self.env["account.move.send.wizard"]
+            .with_user(user or self.role_users["cashier"])
+            .with_context(
+                active_model="account.move",
+                active_ids=invoice.ids,
+                force_report_rendering=True,
+                mail_notify_force_send=False,
+            )
+            .create(values)
+        )
+
+    def _last_email(self, document):
+        """The last email posted on `document`."""
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", document._name),
+                ("res_id", "=", document.id),
+                ("message_type", "=", "comment"),
+            ],
+            order="id desc",
+            limit=1,
+        )
+
 
 class PaylinkHttpCommon(PaylinkCommon):
     """Helpers to walk the public pages as a customer would, with their session and CSRF."""
@@ -76,12 +135,6 @@ class PaylinkHttpCommon(PaylinkCommon):
         super().setUpClass()
         cls.provider = cls.env["payment.provider"]._paylink_provider_for(cls.company)
         cls.provider._paylink_set_account(demo_mode=False)
-
-    def _send_link(self, document=None):
-        document = document or self.invoice
-        field = "move_id" if document._name == "account.move" else "sale_order_id"
-        link = self.Paylink.with_user(self.role_users["cashier"]).create({field: document.id})
-        return link, link.url.rsplit("/", 1)[1]
 
     def _csrf_token(self, html):
         match = re.search(r'name="csrf_token" value="([^"]+)"', html)

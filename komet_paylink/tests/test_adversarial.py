@@ -3,8 +3,6 @@
 import json
 import logging
 import secrets
-import string
-import threading
 import time
 from unittest.mock import patch
 from urllib.parse import quote
@@ -14,25 +12,11 @@ from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
-from odoo.addons.komet_paylink.models.komet_paylink import KometPaylink
+from odoo.addons.komet_paylink import utils
 from odoo.addons.komet_paylink.models.payment_transaction import PaymentTransaction
 
 from .common import PaylinkStripeCommon
 from .stripe_fake import event_payload, make_event, sign_payload
-
-
-def random_bad_tokens(count):
-    """Random strings of every shape: right length and alphabet, wrong length, wrong alphabet,
-    encoded, empty-looking."""
-    alphabet = string.ascii_letters + string.digits + "-_"
-    shapes = (
-        lambda: "".join(secrets.choice(alphabet) for __ in range(43)),
-        lambda: "".join(secrets.choice(alphabet) for __ in range(secrets.randbelow(80) + 1)),
-        lambda: secrets.token_hex(secrets.randbelow(40) + 1),
-        lambda: "".join(secrets.choice(alphabet + ".~!$'()*+,;=:@") for __ in range(43)),
-        lambda: "%2e%2e" + secrets.token_urlsafe(20),
-    )
-    return [shapes[index % len(shapes)]() for index in range(count)]
 
 
 @tagged("post_install", "-at_install")
@@ -47,18 +31,38 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
 
     # === TOKENS === #
 
-    def test_ten_thousand_bad_tokens_are_refused_identically(self):
-        """Test that 10,000 random and malformed tokens open nothing and get one same 404."""
+    def test_malformed_and_unknown_tokens_are_refused_identically(self):
+        """Test that tokens of every wrong shape, an unknown well-formed one and a revoked one
+        open nothing and get one same 404.
+
+        One token of each shape is enough here: each shape takes one path (refused by
+        `utils.is_well_formed_token` before any lookup, or a hash lookup that finds nothing),
+        and a thousand more of a shape would repeat that path over HTTP at a second each. The
+        fuzz of the check itself, on 10,000 random inputs, is in tests_fast/test_helpers.py,
+        where it costs milliseconds."""
         link, token = self._send_link()
         before = self._state(link)
+        changed = "B" if token[0] == "A" else "A"
+        bad_tokens = (
+            utils.generate_token(),  # right shape, never issued
+            changed + token[1:],  # one character off a live token
+            token[:-1],  # too short
+            token + "A",  # too long
+            token[:-1] + "!",  # a character outside the alphabet
+            token[:-1] + "\u00e9",  # not ASCII
+            secrets.token_hex(16),  # another alphabet and length
+            utils.hash_token(token),  # the stored form of a live token
+            "%2e%2e" + secrets.token_urlsafe(20),  # encoded path traversal
+        )
         bodies = set()
-        for bad in random_bad_tokens(10_000):
-            self.assertFalse(self.Paylink._paylink_find_by_token(bad))
-        for bad in random_bad_tokens(2_000):
-            # Odoo's router may first redirect a path it normalises; where it lands is the same.
-            response = self.url_open(f"/pay/{quote(bad, safe='%')}")
-            self.assertEqual(response.status_code, 404, bad)
-            bodies.add(response.text)
+        for bad in bad_tokens:
+            with self.subTest(bad=bad):
+                self.assertFalse(self.Paylink._paylink_find_by_token(bad))
+                # Odoo's router may first redirect a path it normalises; where it lands is
+                # the same.
+                response = self.url_open(f"/pay/{quote(bad, safe='%')}")
+                self.assertEqual(response.status_code, 404)
+                bodies.add(response.text)
         revoked_link, revoked_token = self._send_link(self.other_sales_invoice)
         revoked_link.action_revoke()
         bodies.add(self.url_open(f"/pay/{revoked_token}").text)
@@ -168,33 +172,6 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
         self.assertEqual(len(transaction.payment_id), 1)
         self.assertEqual(self.invoice.amount_residual, 0.0)
 
-    def test_return_page_racing_the_webhook(self):
-        """Test that the return page and the webhook arriving together book one payment and
-        the page never claims more than the webhook did."""
-        link, transaction, event = self._paid_event()
-        # Read before the threads start: the test cursor is not to be used from two threads.
-        return_url = f"/pay/return?session_id={transaction.provider_reference}"
-        results = {}
-
-        def deliver():
-            results["webhook"] = self._deliver(event).status_code
-
-        def come_back():
-            results["page"] = self.url_open(return_url).text
-
-        threads = [threading.Thread(target=deliver), threading.Thread(target=come_back)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        self.assertEqual(results["webhook"], 200)
-        self.assertTrue(
-            "o_komet_paylink_receipt" in results["page"]
-            or "o_komet_paylink_processing" in results["page"]
-        )
-        self.assertEqual(len(transaction.payment_id), 1)
-        self.assertEqual(link.state, "paid")
-
     @mute_logger("odoo.sql_db", "odoo.service.model")
     def test_serialization_failure_during_booking_is_retried(self):
         """Test that a PostgreSQL serialization conflict while booking is retried by Odoo and
@@ -256,37 +233,6 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
         self.assertEqual(len(transaction.payment_id), 1)
 
     # === ACCESS === #
-
-    @mute_logger("odoo.sql_db", "odoo.http")
-    def test_a_send_racing_another_is_refused_and_changes_nothing(self):
-        """Test that of two staff sending a first link for one invoice at the same instant,
-        the second (whose transaction could not see the first one's link) gets a clear error
-        and leaves the first link the only live one."""
-        first, __ = self._send_link()
-        self.authenticate("test_sales_manager", "test_sales_manager")
-        # What the second sender's transaction sees: no live link to revoke.
-        with patch.object(KometPaylink, "_paylink_revoke_live_links", lambda *args: None):
-            response = self.url_open(
-                "/web/dataset/call_kw/komet.paylink/create",
-                data=json.dumps(
-                    {
-                        "params": {
-                            "model": "komet.paylink",
-                            "method": "create",
-                            "args": [{"move_id": self.invoice.id}],
-                            "kwargs": {},
-                        }
-                    }
-                ),
-                headers={"Content-Type": "application/json"},
-            )
-        error = response.json()["error"]["data"]
-        self.assertEqual(error["name"], "odoo.exceptions.ValidationError")
-        self.assertIn("Another payment link was just sent for this document", error["message"])
-        self.assertEqual(first.state, "sent")
-        self.assertEqual(
-            self.env["komet.paylink"].search([("move_id", "=", self.invoice.id)]), first
-        )
 
     @mute_logger("odoo.http")
     def test_public_rpc_cannot_touch_links_or_secrets(self):

@@ -3,19 +3,22 @@ import threading
 import time
 from unittest.mock import patch
 
-import psycopg2
-
 from odoo import SUPERUSER_ID, api
+from odoo.exceptions import UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
+from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
 from ..models.komet_paylink_event import PaylinkRetryLater
 
 
 @tagged("post_install", "-at_install")
 class TestConcurrency(TransactionCase):
     """Real concurrency: each request runs in its own committed transaction, as in a threaded
-    Odoo, not on the test cursor that HttpCase shares between requests. The demo data's
-    invoice and provider (in demo mode) are used, and what the test commits is removed."""
+    Odoo, not on the test cursor that HttpCase shares between requests (threads on that one
+    cursor take turns: they prove nothing about concurrency). The demo data's invoice and
+    provider (in demo mode) are used, and what the test commits is removed."""
 
     def setUp(self):
         super().setUp()
@@ -32,29 +35,32 @@ class TestConcurrency(TransactionCase):
         self.addCleanup(self._remove_committed, last_message_id)
 
     def _remove_committed(self, last_message_id):
+        """Remove the link of `setUp` and the links made after it, with their payments."""
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             payments = env["account.payment"].search(
-                [("payment_transaction_id.komet_paylink_id", "=", self.link_id)]
+                [("payment_transaction_id.komet_paylink_id", ">=", self.link_id)]
             )
             payments.action_draft()
             payments.unlink()
             cr.execute(
-                "DELETE FROM payment_transaction WHERE komet_paylink_id = %s", [self.link_id]
+                "DELETE FROM payment_transaction WHERE komet_paylink_id >= %s", [self.link_id]
             )
-            cr.execute("DELETE FROM komet_paylink WHERE id = %s", [self.link_id])
+            cr.execute("DELETE FROM komet_paylink WHERE id >= %s", [self.link_id])
             cr.execute("DELETE FROM mail_message WHERE id > %s", [last_message_id])
             cr.commit()  # pylint: disable=invalid-commit
 
     def _at_once(self, action, times=2):
-        """Run `action(env)` `times` times at the same instant, each in its own transaction.
-        As Odoo and Stripe would: a serialization failure is retried from the start (Odoo's
-        own `retrying` needs the registry lock the test runner holds), and an answer "retry
-        later" is delivered again. Return the results and the errors."""
-        barrier = threading.Barrier(times)
+        """Run `action(env)` `times` times at the same instant, each in its own transaction
+        (or each action of a list of actions once). As Odoo and Stripe would: a serialization
+        failure or a deadlock is retried from the start (Odoo's own `retrying` needs the
+        registry lock the test runner holds), and an answer "retry later" is delivered again.
+        Return the results and the errors."""
+        actions = list(action) if isinstance(action, (list, tuple)) else [action] * times
+        barrier = threading.Barrier(len(actions))
         results, errors = [], []
 
-        def run():
+        def run(action):
             deadline = time.monotonic() + 60
             try:
                 for attempt in itertools.count():
@@ -69,7 +75,7 @@ class TestConcurrency(TransactionCase):
                         try:
                             result = action(env)
                             cr.commit()  # pylint: disable=invalid-commit
-                        except (psycopg2.errors.SerializationFailure, PaylinkRetryLater):
+                        except (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, PaylinkRetryLater):
                             cr.rollback()
                             time.sleep(0.2)
                             continue
@@ -78,7 +84,7 @@ class TestConcurrency(TransactionCase):
             except Exception as error:  # reported by the assertions
                 errors.append(repr(error))
 
-        threads = [threading.Thread(target=run) for __ in range(times)]
+        threads = [threading.Thread(target=run, args=(action,)) for action in actions]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -100,6 +106,21 @@ class TestConcurrency(TransactionCase):
         with self.registry.cursor() as cr:
             cr.execute(query, [self.link_id])
             return cr.fetchone()[0]
+
+    def _committed(self, action):
+        """Run `action(env)` alone in its own committed transaction; return its result."""
+        (result,), errors = self._at_once(action, times=1)
+        self.assertFalse(errors)
+        return result
+
+    def _link(self, env):
+        return env["komet.paylink"].browse(self.link_id)
+
+    def _live_links(self):
+        return self._count(
+            "SELECT count(*) FROM komet_paylink WHERE state IN ('sent', 'opened') AND move_id = "
+            "(SELECT move_id FROM komet_paylink WHERE id = %s)"
+        )
 
     def test_two_presses_at_the_same_instant_open_one_session(self):
         """Test that two presses of Pay at the same instant open one Checkout Session and
@@ -145,3 +166,114 @@ class TestConcurrency(TransactionCase):
                 env["account.move"].browse(self.invoice_id).payment_state, ("paid", "in_payment")
             )
             self.assertEqual(env["komet.paylink"].browse(self.link_id).state, "paid")
+
+    @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
+    def test_a_press_of_pay_while_the_webhook_books_opens_no_second_session(self):
+        """Test that a press of Pay at the instant the webhook books the payment of the open
+        session opens no second session: one payment is booked, the invoice and the link are
+        paid, and the press goes to the session being paid or is refused (the link is paid)."""
+        session_url = self._committed(lambda env: self._link(env)._paylink_start_checkout())
+
+        def press(env):
+            try:
+                return ("press", self._link(env)._paylink_start_checkout())
+            except UserError as error:
+                env.cr.rollback()
+                return ("press refused", str(error))
+
+        def book(env):
+            transaction = self._link(env).transaction_ids
+            env["komet.paylink.demo"]._pay(transaction)
+            return ("booking", transaction.state)
+
+        with self._slowly("payment.transaction", "_post_process"):
+            results, errors = self._at_once([press, book])
+        self.assertFalse(errors)
+        results = dict(results)
+        self.assertEqual(results["booking"], "done")
+        if "press" in results:
+            self.assertEqual(results["press"], session_url, "the press goes to the same session")
+        sessions = self._count(
+            "SELECT count(*) FROM payment_transaction "
+            "WHERE komet_paylink_id = %s AND provider_reference IS NOT NULL"
+        )
+        self.assertEqual(sessions, 1)
+        payments = self._count(
+            "SELECT count(*) FROM account_payment p JOIN payment_transaction t "
+            "ON t.id = p.payment_transaction_id WHERE t.komet_paylink_id = %s"
+        )
+        self.assertEqual(payments, 1)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(self._link(env).state, "paid")
+            self.assertIn(
+                env["account.move"].browse(self.invoice_id).payment_state, ("paid", "in_payment")
+            )
+
+    @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
+    def test_two_sends_of_a_first_link_at_the_same_instant_leave_one_live_link(self):
+        """Test that two staff sending a link for an invoice without a live one at the same
+        instant (neither transaction sees the other's link to revoke) leave one live link:
+        the exclusion constraint `one_live_invoice_link` refuses the second, or, when the two
+        inserts deadlock on it, the one PostgreSQL aborts is retried as Odoo does and revokes
+        the first one's link."""
+        self._committed(lambda env: self._link(env).action_revoke())
+
+        def send(env):
+            return env["komet.paylink"].create({"move_id": self.invoice_id}).id
+
+        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+            link_ids, errors = self._at_once(send)
+        self.assertTrue(link_ids, errors)
+        self.assertEqual(len(link_ids) + len(errors), 2)
+        for error in errors:
+            self.assertIn("one_live_invoice_link", error)
+        self.assertEqual(self._live_links(), 1)
+
+    @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
+    def test_two_sends_replacing_a_live_link_at_the_same_instant_leave_one_live_link(self):
+        """Test that two staff sending a new link for an invoice with a live one at the same
+        instant both succeed, the second after the first (it revokes the first's link), and
+        leave one live link."""
+
+        def send(env):
+            return env["komet.paylink"].create({"move_id": self.invoice_id}).id
+
+        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+            link_ids, errors = self._at_once(send)
+        self.assertFalse(errors)
+        self.assertEqual(len(link_ids), 2)
+        self.assertEqual(self._live_links(), 1)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(self._link(env).state, "revoked")
+            live = env["komet.paylink"].search(
+                [("move_id", "=", self.invoice_id), ("state", "=", "sent")]
+            )
+            self.assertEqual(live.id, max(link_ids), "the last one sent is the live one")
+
+    @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
+    def test_two_renewals_from_one_expired_link_at_the_same_instant_make_one_link(self):
+        """Test that a customer asking twice at the same instant for a new link from one
+        expired link gets one new link, and the second request is refused."""
+        self._committed(lambda env: self._link(env)._paylink_mark_expired())
+
+        def renew(env):
+            # Mails are sent after the commit only by a request's thread (Odoo's own sending
+            # needs the registry lock the test runner holds): here they stay queued.
+            env = env(context={"mail_notify_force_send": False})
+            try:
+                return self._link(env)._paylink_request_renewal("203.0.113.7")
+            except (PaylinkSuperseded, PaylinkRateLimited) as error:
+                return type(error).__name__
+
+        with self._slowly("komet.paylink", "_paylink_check_renewal_allowed"):
+            answers, errors = self._at_once(renew)
+        self.assertFalse(errors)
+        self.assertEqual(len(answers), 2)
+        self.assertEqual(
+            len([answer for answer in answers if "@" in answer]), 1, "one renewal sent"
+        )
+        renewed = self._count("SELECT count(*) FROM komet_paylink WHERE renewed_from_id = %s")
+        self.assertEqual(renewed, 1)
+        self.assertEqual(self._live_links(), 1)

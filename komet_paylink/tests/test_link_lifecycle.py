@@ -13,18 +13,9 @@ from .common import PaylinkCommon
 
 @tagged("post_install", "-at_install")
 class TestLinkLifecycle(PaylinkCommon):
-    def _send_link(self, document=None):
-        document = document or self.invoice
-        field = "move_id" if document._name == "account.move" else "sale_order_id"
-        return self.Paylink.with_user(self.role_users["cashier"]).create({field: document.id})
-
-    def _token_of(self, link):
-        return link.url.rsplit("/", 1)[1]
-
     def test_token_is_never_stored_in_clear(self):
         """Test that only a hash of the token is kept and the URL is not readable later."""
-        link = self._send_link()
-        token = self._token_of(link)
+        link, token = self._send_link()
         self.assertGreaterEqual(len(token), 22, "at least 128 bits of randomness")
         self.assertTrue(link.url.startswith(link.company_id.get_base_url() + "/pay/"))
         self.env.cr.execute("SELECT * FROM komet_paylink WHERE id = %s", [link.id])
@@ -37,15 +28,14 @@ class TestLinkLifecycle(PaylinkCommon):
 
     def test_find_by_token_refuses_unknown_and_malformed_tokens(self):
         """Test that an unknown or malformed token finds no link."""
-        link = self._send_link()
-        token = self._token_of(link)
+        link, token = self._send_link()
         for bad in ("", "x", token[:-1], token + "A", token[:-1] + "!", utils.hash_token(token)):
             with self.subTest(bad=bad):
                 self.assertFalse(self.Paylink._paylink_find_by_token(bad))
 
     def test_link_starts_sent_with_the_amount_due(self):
         """Test that a new link is sent, not ticking, and carries the invoice's amount due."""
-        link = self._send_link()
+        link, __ = self._send_link()
         self.assertEqual(link.state, "sent")
         self.assertEqual(link.amount, self.invoice.amount_residual)
         self.assertEqual(link.currency_id, self.invoice.currency_id)
@@ -63,7 +53,7 @@ class TestLinkLifecycle(PaylinkCommon):
 
     def test_first_open_starts_a_24_hour_clock_that_reopening_does_not_extend(self):
         """Test that the first open starts the lifetime and a later open keeps the same expiry."""
-        link = self._send_link()
+        link, __ = self._send_link()
         with freeze_time("2026-03-01 10:00:00"):
             self.assertTrue(link._paylink_register_open())
         self.assertEqual(link.state, "opened")
@@ -79,15 +69,15 @@ class TestLinkLifecycle(PaylinkCommon):
     def test_lifetime_setting_is_honoured(self):
         """Test that the lifetime in hours comes from the settings."""
         self.env["ir.config_parameter"].sudo().set_param("komet_paylink.lifetime_hours", "48")
-        link = self._send_link()
+        link, __ = self._send_link()
         with freeze_time("2026-03-01 10:00:00"):
             link._paylink_register_open()
         self.assertEqual(link.expires_at - link.opened_at, timedelta(hours=48))
 
     def test_cron_expires_only_overdue_opened_links(self):
         """Test that the scheduled action expires opened links past their lifetime, only them."""
-        never_opened = self._send_link(self.other_sales_invoice)
-        overdue = self._send_link()
+        never_opened, __ = self._send_link(self.other_sales_invoice)
+        overdue, __ = self._send_link()
         with freeze_time("2026-03-01 10:00:00"):
             overdue._paylink_register_open()
         cron = self.env.ref("komet_paylink.ir_cron_expire_links")
@@ -108,7 +98,7 @@ class TestLinkLifecycle(PaylinkCommon):
         `komet_paylink_unopened_days` have passed since it was sent, and not before."""
         self.env["ir.config_parameter"].sudo().set_param("komet_paylink.unopened_days", "10")
         with freeze_time("2026-03-01 10:00:00"):
-            unopened = self._send_link()
+            unopened, __ = self._send_link()
         cron = self.env.ref("komet_paylink.ir_cron_expire_links")
         with freeze_time("2026-03-11 09:59:00"):
             cron.method_direct_trigger()
@@ -122,7 +112,7 @@ class TestLinkLifecycle(PaylinkCommon):
         """Test that a customer's first action after the unopened lifetime expires the link
         instead of starting its clock."""
         with freeze_time("2026-03-01 10:00:00"):
-            link = self._send_link()
+            link, __ = self._send_link()
         with freeze_time("2026-03-31 10:00:00"):
             self.assertFalse(link._paylink_register_open())
         self.assertEqual(link.state, "expired")
@@ -130,7 +120,7 @@ class TestLinkLifecycle(PaylinkCommon):
 
     def test_revocation_closes_the_link(self):
         """Test that a revoked link is no longer active and cannot be opened."""
-        link = self._send_link()
+        link, __ = self._send_link()
         link.action_revoke()
         self.assertEqual(link.state, "revoked")
         self.assertTrue(link.revoked_at)
@@ -142,15 +132,15 @@ class TestLinkLifecycle(PaylinkCommon):
 
     def test_a_new_link_revokes_the_older_one(self):
         """Test that sending a new link for a document revokes its older live links."""
-        first = self._send_link()
-        second = self._send_link()
+        first, __ = self._send_link()
+        second, __ = self._send_link()
         self.assertEqual(first.state, "revoked")
         self.assertEqual(second.state, "sent")
         self.assertEqual(self.invoice.komet_paylink_count, 2)
 
     def test_paid_link_stays_paid(self):
         """Test that a paid link cannot be revoked or reopened."""
-        link = self._send_link()
+        link, __ = self._send_link()
         link._paylink_register_open()
         link.sudo()._paylink_mark_paid()
         link.action_revoke()
@@ -194,7 +184,7 @@ class TestLinkLifecycle(PaylinkCommon):
             }
         )
         order.action_confirm()
-        link = self._send_link(order)
+        link, __ = self._send_link(order)
         self.assertEqual(link.sale_order_id, order)
         self.assertEqual(link.amount, order.amount_total)
         self.assertEqual(order.komet_paylink_count, 1)

@@ -268,7 +268,7 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
         self._register_bank_payment(invoice, invoice.amount_total)
         self.assertEqual(order._paylink_amount_due(), 0.0)
         with self.assertRaisesRegex(UserError, "nothing left to pay"):
-            self.Paylink.with_user(self.role_users["cashier"]).create({"sale_order_id": order.id})
+            self._send_link(order)
 
     # === WHERE THE CUSTOMER IS SENT, WHAT THEY PAY === #
 

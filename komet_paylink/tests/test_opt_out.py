@@ -53,18 +53,6 @@ class TestOptOut(PaylinkCommon):
             )
         )
 
-    def _send_wizard(self, invoice, **values):
-        return (
-            self.env["account.move.send.wizard"]
-            .with_user(self.cashier)
-            .with_context(
-                active_model="account.move",
-                active_ids=invoice.ids,
-                mail_notify_force_send=False,
-            )
-            .create(values)
-        )
-
     def test_contacts_follow_their_company(self):
         """Test that the opt-out is the company's: its contacts follow it, and the reason
         names the company."""
@@ -95,7 +83,7 @@ class TestOptOut(PaylinkCommon):
     def test_send_dialog_says_why_and_sends_no_link(self):
         """Test that the Send dialog starts without the box, says why, and that even a forced
         box sends the invoice without a link."""
-        wizard = self._send_wizard(self.contact_invoice)
+        wizard = self._send_dialog(self.contact_invoice)
         self.assertTrue(wizard.komet_paylink_can_send)
         self.assertFalse(wizard.komet_paylink_include)
         self.assertTrue(wizard.komet_paylink_opt_out)
@@ -103,7 +91,7 @@ class TestOptOut(PaylinkCommon):
             "Quiet Company asked not to receive payment links",
             wizard.alerts["komet_paylink_opt_out"]["message"],
         )
-        forced = self._send_wizard(self.contact_invoice, komet_paylink_include=True)
+        forced = self._send_dialog(self.contact_invoice, komet_paylink_include=True)
         forced.action_send_and_print()
         mail = self._sent_mail(self.contact_invoice)
         self.assertTrue(mail, "the invoice is emailed")

@@ -38,9 +38,7 @@ class TestProviderModes(PaylinkCommon):
 
     def test_disabled_provider_opens_no_checkout(self):
         """Test that a disabled provider makes Pay refuse with a clear message."""
-        link = self.Paylink.with_user(self.role_users["cashier"]).create(
-            {"move_id": self.invoice.id}
-        )
+        link, __ = self._send_link()
         with self.assertRaisesRegex(Exception, "not available"):
             link._paylink_start_checkout()
         self.assertFalse(link.transaction_ids)
@@ -195,8 +193,7 @@ class TestProviderStripe(PaylinkStripeCommon, HttpCase):
         )
         for invoice in (self.invoice, other_invoice):
             with self.subTest(company=invoice.company_id.name):
-                link = self.Paylink.create({"move_id": invoice.id})
-                token = link.url.rsplit("/", 1)[1]
+                link, token = self._send_link(invoice, user=self.env.user)
                 page = self.url_open(f"/pay/{token}")
                 self.assertEqual(self._post_form(f"/pay/{token}/checkout", page).status_code, 303)
                 transaction = link.transaction_ids
