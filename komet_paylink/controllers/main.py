@@ -12,6 +12,7 @@ class PaylinkController(http.Controller):
     _return_route = const.RETURN_ROUTE
     _webhook_route = const.WEBHOOK_ROUTE
     _session_key = "komet_paylink_checkout_link_id"
+    _page_max_lines = 5  # the page lists the first lines; the PDF has them all
 
     # === PAYMENT PAGE === #
 
@@ -196,13 +197,26 @@ class PaylinkController(http.Controller):
         lang = link_sudo.partner_id.lang
         if lang and lang in dict(request.env["res.lang"].get_installed()):
             request.update_context(lang=lang)
+        document = link_sudo and link_sudo._paylink_document()
+        if document:
+            details = document._paylink_page_details()
+            lines = details.pop("lines")
+            address = details["bill_to"]._display_address()
+            values.update(
+                details,
+                amount_due=document._paylink_amount_due(),
+                shown_lines=lines[: self._page_max_lines],
+                more_lines=max(len(lines) - self._page_max_lines, 0),
+                bill_to_lines=[line for line in address.splitlines() if line.strip()],
+            )
         values.update(
             link=link_sudo,
-            document=link_sudo and link_sudo._paylink_document(),
+            document=document,
             res_company=link_sudo.company_id or request.env.company,
             pay_route=self._pay_route,
             return_route=self._return_route,
             no_header=True,
+            no_footer=True,
             html_data={"lang": (request.env.lang or "en_US").replace("_", "-")},
         )
         return request.render(template, values, status=status)

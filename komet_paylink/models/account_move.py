@@ -48,6 +48,22 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self._get_invoice_next_payment_values().get("amount_due", self.amount_residual)
 
+    def _paylink_page_details(self):
+        """What the payment page shows of the invoice besides its amount: the bill-to, its
+        dates and its product lines (as dicts: name, quantity, subtotal)."""
+        self.ensure_one()
+        lines = self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+        return {
+            "bill_to": self.partner_id,
+            "document_date": self.invoice_date,
+            "document_due_date": self.invoice_date_due,
+            "due_date_label": _("Due date"),
+            "lines": [
+                {"name": line.name, "quantity": line.quantity, "subtotal": line.price_subtotal}
+                for line in lines
+            ],
+        }
+
     def _paylink_unpayable_reason(self):
         """Return why this document cannot get a payment link, or False when it can."""
         self.ensure_one()

@@ -59,6 +59,22 @@ class SaleOrder(models.Model):
         )
         return self.amount_total - received - sum(own_transactions.mapped("amount"))
 
+    def _paylink_page_details(self):
+        """What the payment page shows of the order besides its amount: the invoice address,
+        its dates and its product lines (as dicts: name, quantity, subtotal)."""
+        self.ensure_one()
+        lines = self.order_line.filtered(lambda line: not line.display_type)
+        return {
+            "bill_to": self.partner_invoice_id,
+            "document_date": fields.Date.context_today(self, self.date_order),
+            "document_due_date": self.validity_date,
+            "due_date_label": _("Valid until"),
+            "lines": [
+                {"name": line.name, "quantity": line.product_uom_qty, "subtotal": line.price_subtotal}
+                for line in lines
+            ],
+        }
+
     def _paylink_unpayable_reason(self):
         """Return why this order cannot get a payment link, or False when it can."""
         self.ensure_one()
