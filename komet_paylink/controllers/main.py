@@ -15,13 +15,14 @@ class PaylinkController(http.Controller):
     _page_max_lines = 5  # the page lists the first lines; the PDF has them all
 
     # === PAYMENT PAGE === #
+    # Not `website=True`: without the website module it only costs queries (the frontend's
+    # language matching); `_render` sets the customer's language itself.
 
     @http.route(
         f"{_pay_route}/<string:token>",
         type="http",
         auth="public",
         methods=["GET", "HEAD"],
-        website=True,
         sitemap=False,
     )
     def pay_page(self, token, **kwargs):
@@ -34,7 +35,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["POST"],
-        website=True,
         sitemap=False,
     )
     def pay_checkout(self, token, **kwargs):
@@ -55,7 +55,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["POST"],
-        website=True,
         sitemap=False,
     )
     def pay_renew(self, token, **kwargs):
@@ -79,7 +78,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["GET"],
-        website=True,
         sitemap=False,
     )
     def pay_pdf(self, token, **kwargs):
@@ -194,17 +192,26 @@ class PaylinkController(http.Controller):
         )
 
     def _render(self, template, link_sudo, status=200, **values):
-        lang = link_sudo.partner_id.lang
-        if lang and lang in dict(request.env["res.lang"].get_installed()):
-            request.update_context(lang=lang)
         document = link_sudo and link_sudo._paylink_document()
+        company = link_sudo.company_id or request.env.company
+        if company.id in request.env.user._get_company_ids():
+            # The page's company as the environment's: rendering reads it, not the user's.
+            request.update_context(allowed_company_ids=company.ids)
         if document:
+            # One query for both partners, the bill-to and the company's contact: browsed
+            # together, reading one field reads both.
+            request.env["res.partner"].sudo().browse(
+                [document._paylink_bill_to().id, company.partner_id.id]
+            ).mapped("lang")
+            lang = link_sudo.partner_id.lang
+            if lang and lang in dict(request.env["res.lang"].get_installed()):
+                request.update_context(lang=lang)
+                document = document.with_context(lang=lang)
             details = document._paylink_page_details()
             lines = details.pop("lines")
             address = details["bill_to"]._display_address()
             values.update(
                 details,
-                amount_due=document._paylink_amount_due(),
                 shown_lines=lines[: self._page_max_lines],
                 more_lines=max(len(lines) - self._page_max_lines, 0),
                 bill_to_lines=[line for line in address.splitlines() if line.strip()],
@@ -212,7 +219,7 @@ class PaylinkController(http.Controller):
         values.update(
             link=link_sudo,
             document=document,
-            res_company=link_sudo.company_id or request.env.company,
+            res_company=company,
             pay_route=self._pay_route,
             return_route=self._return_route,
             no_header=True,

@@ -470,7 +470,24 @@ class KometPaylink(models.Model):
         the database."""
         if not utils.is_well_formed_token(token):
             return self.browse()
-        link = self.sudo().search([("token_hash", "=", utils.hash_token(token))], limit=1)
+        # The link and what the page reads of it, in one query.
+        link = self.sudo().search_fetch(
+            [("token_hash", "=", utils.hash_token(token))],
+            [
+                "token_hash",
+                "state",
+                "move_id",
+                "sale_order_id",
+                "partner_id",
+                "company_id",
+                "currency_id",
+                "amount",
+                "sent_at",
+                "expires_at",
+                "paid_at",
+            ],
+            limit=1,
+        )
         if not utils.token_matches(token, link.token_hash):
             return self.browse()
         return link
@@ -565,8 +582,16 @@ class KometPaylink(models.Model):
     def _paylink_processing_since(self):
         """When the link's payment that is being confirmed (a bank debit) started, or False."""
         self.ensure_one()
-        processing = self.sudo().transaction_ids.filtered(
-            lambda tx: tx.state in ("pending", "authorized")
+        if self.state == const.STATE_SENT:
+            # Pay opens the link before it makes a transaction: an unopened link has none.
+            return False
+        processing = (
+            self.env["payment.transaction"]
+            .sudo()
+            .search_fetch(
+                [("komet_paylink_id", "=", self.id), ("state", "in", ("pending", "authorized"))],
+                ["last_state_change"],
+            )
         )
         return processing and min(processing.mapped("last_state_change"))
 

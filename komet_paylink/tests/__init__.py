@@ -5,6 +5,7 @@ from . import (
     test_money_edges,
     test_pay_headers,
     test_pay_page,
+    test_pay_page_details,
     test_provider,
     test_renewal,
     test_roles,
