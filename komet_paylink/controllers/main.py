@@ -203,6 +203,9 @@ class PaylinkController(http.Controller):
             request.env["res.partner"].sudo().browse(
                 [document._paylink_bill_to().id, company.partner_id.id]
             ).mapped("lang")
+            if not request.env.context.get("tz"):
+                # The customer's time zone for the times the page shows, not the public user's.
+                request.update_context(tz=link_sudo.partner_id.tz or "UTC")
             lang = link_sudo.partner_id.lang
             if lang and lang in dict(request.env["res.lang"].get_installed()):
                 request.update_context(lang=lang)
@@ -214,7 +217,12 @@ class PaylinkController(http.Controller):
                 details,
                 shown_lines=lines[: self._page_max_lines],
                 more_lines=max(len(lines) - self._page_max_lines, 0),
-                bill_to_lines=[line for line in address.splitlines() if line.strip()],
+                bill_to_lines=[details["bill_to"].name]
+                + [
+                    line
+                    for line in address.splitlines()
+                    if line.strip() and line != details["bill_to"].name
+                ],
             )
         values.update(
             link=link_sudo,

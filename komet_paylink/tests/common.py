@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -124,7 +125,14 @@ class PaylinkHttpCommon(PaylinkCommon):
                 }
             });
         """.replace("AXE_TAGS", json.dumps(AXE_TAGS))
-        self.browser_js(url_path, AXE_JS.read_text() + "\n;" + check, login=None)
+        # Quiet: the browser's log would print axe-core's whole source (its errors still show).
+        browser_logger = logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
+        level = browser_logger.level
+        browser_logger.setLevel(logging.WARNING)
+        try:
+            self.browser_js(url_path, AXE_JS.read_text() + "\n;" + check, login=None)
+        finally:
+            browser_logger.setLevel(level)
 
     def assertPayHeaders(self, response):
         self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
