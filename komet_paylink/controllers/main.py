@@ -1,6 +1,7 @@
 from odoo import http
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
+from odoo.tools import format_datetime
 
 from .. import const
 from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
@@ -203,9 +204,11 @@ class PaylinkController(http.Controller):
             request.env["res.partner"].sudo().browse(
                 [document._paylink_bill_to().id, company.partner_id.id]
             ).mapped("lang")
-            if not request.env.context.get("tz"):
-                # The customer's time zone for the times the page shows, not the public user's.
-                request.update_context(tz=link_sudo.partner_id.tz or "UTC")
+            tz = request.env.context.get("tz") or link_sudo.partner_id.tz or "UTC"
+            # Times in the customer's language and time zone, from cached language data.
+            values["format_page_datetime"] = lambda value: format_datetime(
+                request.env, value, tz=tz, dt_format=False
+            )
             lang = link_sudo.partner_id.lang
             if lang and lang in dict(request.env["res.lang"].get_installed()):
                 request.update_context(lang=lang)

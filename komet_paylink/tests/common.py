@@ -130,7 +130,13 @@ class PaylinkHttpCommon(PaylinkCommon):
         level = browser_logger.level
         browser_logger.setLevel(logging.WARNING)
         try:
-            self.browser_js(url_path, AXE_JS.read_text() + "\n;" + check, login=None)
+            self.browser_js(
+                url_path,
+                AXE_JS.read_text() + "\n;" + check,
+                # Odoo's public root mounted (its services fetched what they need), if any.
+                ready="typeof odoo === 'undefined' || !!odoo.__WOWL_DEBUG__",
+                login=None,
+            )
         finally:
             browser_logger.setLevel(level)
 
