@@ -56,6 +56,8 @@ CHECKOUT_MIN_LIFETIME_SECONDS = 30 * 60
 CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
 # What Stripe shows of a Checkout Session's product name and description, kept readable.
 STRIPE_TEXT_MAX_LENGTH = 250
+# The payment page lists a document's first lines; its PDF has them all.
+PAY_PAGE_MAX_LINES = 5
 # An open Checkout Session is reused only while it has at least this long to live.
 CHECKOUT_REUSE_MARGIN_SECONDS = 5 * 60
 # Where a live provider may send a customer: Stripe Checkout's own pages.

@@ -37,6 +37,11 @@ def parse_ids(values, limit=200):
     return ids
 
 
+def address_lines(name, address):
+    """The lines of a postal address under `name`, without blank lines or the name twice."""
+    return [name] + [line for line in address.splitlines() if line.strip() and line != name]
+
+
 def generate_token():
     """Return a new random link token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(const.TOKEN_BYTES)

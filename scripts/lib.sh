@@ -183,6 +183,30 @@ ensure_venv() {
 # komet_setup: everything scripts/setup does. Sets KOMET_ODOO to the Odoo 18 found (or to
 # nothing); returns 1, having said why, when the virtual environment could not be built.
 KOMET_ODOO=
+# ensure_axe: axe-core (the accessibility rules the Odoo suite checks the /pay/ pages with) in
+# $KOMET_AXE_JS, from the npm registry (`npm pack axe-core@4`), once.
+KOMET_AXE_JS=${KOMET_AXE_JS:-$HOME/.cache/komet_paylink/axe-core/axe.min.js}
+export KOMET_AXE_JS
+ensure_axe() {
+    [[ -s "$KOMET_AXE_JS" ]] && return 0
+    if ! command -v npm >/dev/null; then
+        warn "npm not found: cannot fetch axe-core into $KOMET_AXE_JS (the accessibility test needs it)"
+        return 1
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    log "fetching axe-core (npm pack axe-core@4) into $KOMET_AXE_JS"
+    if (cd "$tmp" && npm pack --silent axe-core@4 >/dev/null && tar xzf axe-core-*.tgz); then
+        mkdir -p -- "$(dirname -- "$KOMET_AXE_JS")"
+        cp -- "$tmp/package/axe.min.js" "$KOMET_AXE_JS"
+        rm -rf -- "$tmp"
+        return 0
+    fi
+    rm -rf -- "$tmp"
+    warn "could not fetch axe-core from the npm registry (the accessibility test needs it)"
+    return 1
+}
+
 komet_setup() {
     local apt_ok=1
     ensure_apt || apt_ok=0
@@ -190,6 +214,9 @@ komet_setup() {
     if ! ensure_venv "$KOMET_ODOO"; then
         ((apt_ok)) || warn "the missing Debian packages above are the likely cause"
         return 1
+    fi
+    if [[ -n "$KOMET_ODOO" ]]; then
+        ensure_axe || true
     fi
     ((apt_ok)) || warn "continuing without the missing Debian packages"
     if [[ -n "$KOMET_ODOO" ]]; then

@@ -14,13 +14,14 @@ class PaylinkController(http.Controller):
     _session_key = "komet_paylink_checkout_link_id"
 
     # === PAYMENT PAGE === #
+    # Not `website=True`: without the website module it only costs queries (the frontend's
+    # language matching); `_render` sets the customer's language itself.
 
     @http.route(
         f"{_pay_route}/<string:token>",
         type="http",
         auth="public",
         methods=["GET", "HEAD"],
-        website=True,
         sitemap=False,
     )
     def pay_page(self, token, **kwargs):
@@ -33,7 +34,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["POST"],
-        website=True,
         sitemap=False,
     )
     def pay_checkout(self, token, **kwargs):
@@ -58,7 +58,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["POST"],
-        website=True,
         sitemap=False,
     )
     def pay_renew(self, token, **kwargs):
@@ -82,7 +81,6 @@ class PaylinkController(http.Controller):
         type="http",
         auth="public",
         methods=["GET"],
-        website=True,
         sitemap=False,
     )
     def pay_pdf(self, token, invoice=None, **kwargs):
@@ -94,7 +92,7 @@ class PaylinkController(http.Controller):
             return self._render_not_found()
         if state == "expired":
             return self._render_link_page(link_sudo, token)
-        if link_sudo.move_ids:
+        if link_sudo.is_statement:
             invoice_ids = utils.parse_ids([invoice])
             pdf_and_name = invoice_ids and link_sudo._paylink_statement_pdf(invoice_ids[0])
             if not pdf_and_name:
@@ -205,17 +203,22 @@ class PaylinkController(http.Controller):
         )
 
     def _render(self, template, link_sudo, status=200, **values):
+        company = link_sudo.company_id or request.env.company
+        if company.id in request.env.user._get_company_ids():
+            # The page's company as the environment's: rendering reads it, not the user's.
+            request.update_context(allowed_company_ids=company.ids)
         lang = link_sudo.partner_id.lang
         if lang and lang in dict(request.env["res.lang"].get_installed()):
             request.update_context(lang=lang)
+        link_sudo = link_sudo.with_env(request.env(su=True))
         values.update(
+            link_sudo._paylink_page_values(),
             link=link_sudo,
-            document=link_sudo and link_sudo._paylink_document(),
-            statement_invoices=link_sudo and link_sudo._paylink_statement_invoices(),
-            res_company=link_sudo.company_id or request.env.company,
+            res_company=company,
             pay_route=self._pay_route,
             return_route=self._return_route,
             no_header=True,
+            no_footer=True,
             html_data={"lang": (request.env.lang or "en_US").replace("_", "-")},
         )
         return request.render(template, values, status=status)

@@ -66,6 +66,35 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self._get_invoice_next_payment_values().get("amount_due", self.amount_residual)
 
+    def _paylink_bill_to(self):
+        self.ensure_one()
+        return self.partner_id
+
+    def _paylink_page_details(self):
+        """What the payment page shows of the invoice: the bill-to, its dates, its product
+        lines (dicts: name, quantity, subtotal) and the amount due, with its lines read in one
+        query."""
+        self.ensure_one()
+        lines = self.env["account.move.line"].search_fetch(
+            [("move_id", "=", self.id), ("display_type", "in", ("product", "payment_term"))],
+            ["display_type", "name", "quantity", "price_subtotal", "discount_date"],
+            order="sequence, id",
+        )
+        term_lines = lines.filtered(lambda line: line.display_type == "payment_term")
+        # Odoo's next payment differs from the residual only for an early-payment discount.
+        has_discount = any(term_lines.mapped("discount_date"))
+        return {
+            "bill_to": self._paylink_bill_to(),
+            "document_date": self.invoice_date,
+            "document_due_date": self.invoice_date_due,
+            "due_date_label": _("Due date"),
+            "amount_due": self._paylink_amount_due() if has_discount else self.amount_residual,
+            "lines": [
+                {"name": line.name, "quantity": line.quantity, "subtotal": line.price_subtotal}
+                for line in lines - term_lines
+            ],
+        }
+
     def _paylink_unpayable_reason(self):
         """Return why this document cannot get a payment link, or False when it can."""
         self.ensure_one()

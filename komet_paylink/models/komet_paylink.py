@@ -37,7 +37,8 @@ class KometPaylink(models.Model):
         # A statement link has neither: its invoices are in `move_ids`.
         (
             "one_document",
-            "CHECK(move_id IS NULL OR sale_order_id IS NULL)",
+            "CHECK(num_nonnulls(move_id, sale_order_id) + CASE WHEN is_statement THEN 1 ELSE 0 END"
+            " = 1)",
             "A payment link pays an invoice, a sale order or a customer's statement.",
         ),
         # Also what stops two staff sending a first link for a document at the same instant.
@@ -82,6 +83,13 @@ class KometPaylink(models.Model):
         index="btree_not_null",
         readonly=True,
         check_company=True,
+    )
+    is_statement = fields.Boolean(
+        string="Statement Link",
+        help="The link pays open invoices of one customer, who picks which (its invoices are in "
+        "`move_ids`).",
+        readonly=True,
+        copy=False,
     )
     move_ids = fields.Many2many(
         string="Statement Invoices",
@@ -207,7 +215,7 @@ class KometPaylink(models.Model):
     )
     def _compute_document_values(self):
         for link in self:
-            if link.move_ids:
+            if link.is_statement:
                 invoices = link.move_ids
                 partner = invoices.commercial_partner_id[:1]
                 salespeople = invoices.invoice_user_id
@@ -233,10 +241,10 @@ class KometPaylink(models.Model):
         # puts it there. Anywhere else it cannot be rebuilt, by design.
         self.url = False
 
-    @api.depends("move_id", "sale_order_id", "move_ids")
+    @api.depends("move_id", "sale_order_id", "is_statement")
     def _compute_display_name(self):
         for link in self:
-            if link.move_ids:
+            if link.is_statement:
                 link.display_name = _(
                     "Statement payment link for %(partner)s",
                     partner=link.partner_id.display_name,
@@ -344,7 +352,7 @@ class KometPaylink(models.Model):
     def _paylink_documents(self):
         """What the link pays: its one document, or the invoices of a statement link."""
         self.ensure_one()
-        return self.move_ids or self.move_id or self.sale_order_id
+        return self.move_ids if self.is_statement else (self.move_id or self.sale_order_id)
 
     def _paylink_format_amount(self):
         self.ensure_one()
@@ -363,7 +371,7 @@ class KometPaylink(models.Model):
         self.ensure_one()
         if documents is None:
             documents = self._paylink_payable_documents()
-        if self.move_ids:
+        if self.is_statement:
             return sum(documents.mapped("amount_residual"))
         return sum(document._paylink_amount_due() for document in documents)
 
@@ -371,6 +379,8 @@ class KometPaylink(models.Model):
         """The invoices a statement link lists, oldest first, each with whether it can still
         be paid: [(invoice, payable)]. Empty for a link that pays one document."""
         self.ensure_one()
+        if not self.is_statement:
+            return []
         invoices = self.move_ids.sudo().sorted(
             lambda move: (move.invoice_date or fields.Date.today(), move.id)
         )
@@ -385,7 +395,7 @@ class KometPaylink(models.Model):
     def _paylink_unpayable_reason(self):
         """Why nothing can be paid through this link now, or False."""
         self.ensure_one()
-        if not self.move_ids:
+        if not self.is_statement:
             return self._paylink_document()._paylink_unpayable_reason()
         if not self._paylink_payable_documents():
             return _("Every invoice of this statement is paid or closed.")
@@ -428,7 +438,7 @@ class KometPaylink(models.Model):
         """The stored values of a new link for `documents`, as `create` derives them."""
         values = {"move_id": False, "sale_order_id": False}
         if vals.get("move_ids"):
-            values["move_ids"] = [Command.set(documents.ids)]
+            values.update(is_statement=True, move_ids=[Command.set(documents.ids)])
             amount = sum(documents.mapped("amount_residual"))
         else:
             field = "move_id" if documents._name == "account.move" else "sale_order_id"
@@ -500,9 +510,9 @@ class KometPaylink(models.Model):
         """The links of what this link pays, this one included: the same document's, or the
         statement links of the same customer, company and currency."""
         self.ensure_one()
-        if self.move_ids:
+        if self.is_statement:
             return [
-                ("move_ids", "!=", False),
+                ("is_statement", "=", True),
                 ("partner_id", "=", self.partner_id.id),
                 ("company_id", "=", self.company_id.id),
                 ("currency_id", "=", self.currency_id.id),
@@ -582,7 +592,7 @@ class KometPaylink(models.Model):
             if vals.get("move_ids"):
                 statement_domains.append(
                     [
-                        ("move_ids", "!=", False),
+                        ("is_statement", "=", True),
                         ("partner_id", "=", documents.commercial_partner_id.id),
                         ("company_id", "=", documents.company_id.id),
                         ("currency_id", "=", documents.currency_id.id),
@@ -693,7 +703,25 @@ class KometPaylink(models.Model):
         the database."""
         if not utils.is_well_formed_token(token):
             return self.browse()
-        link = self.sudo().search([("token_hash", "=", utils.hash_token(token))], limit=1)
+        # The link and what the page reads of it, in one query.
+        link = self.sudo().search_fetch(
+            [("token_hash", "=", utils.hash_token(token))],
+            [
+                "token_hash",
+                "state",
+                "is_statement",
+                "move_id",
+                "sale_order_id",
+                "partner_id",
+                "company_id",
+                "currency_id",
+                "amount",
+                "sent_at",
+                "expires_at",
+                "paid_at",
+            ],
+            limit=1,
+        )
         if not utils.token_matches(token, link.token_hash):
             return self.browse()
         return link
@@ -793,7 +821,7 @@ class KometPaylink(models.Model):
         self.ensure_one()
         if self.state == const.STATE_PAID:
             return "paid"
-        invoices = self.move_ids or self.move_id
+        invoices = self.move_ids if self.is_statement else self.move_id
         if invoices and all(move.payment_state in ("paid", "in_payment") for move in invoices):
             return "paid"
         if self.state == const.STATE_EXPIRED or self._paylink_is_past_expiry():
@@ -803,6 +831,40 @@ class KometPaylink(models.Model):
         if self._paylink_unpayable_reason():
             return "gone"
         return "active"
+
+    def _paylink_page_values(self):
+        """What the public pages show of the link (empty for no link): the document and its
+        details, or a statement's invoices; the bill-to; times in the customer's time zone,
+        formatted in the environment's language."""
+        if not self:
+            return {"document": self.browse(), "statement_invoices": []}
+        self.ensure_one()
+        document = self._paylink_document()
+        tz = self.env.context.get("tz") or self.partner_id.tz or "UTC"
+        values = {
+            "document": document,
+            "statement_invoices": self._paylink_statement_invoices(),
+            # From cached language data: no query per time shown.
+            "format_page_datetime": lambda value: format_datetime(
+                self.env, value, tz=tz, dt_format=False
+            ),
+        }
+        if document:
+            details = document._paylink_page_details()
+            lines = details.pop("lines")
+            values.update(
+                details,
+                shown_lines=lines[: const.PAY_PAGE_MAX_LINES],
+                more_lines=max(len(lines) - const.PAY_PAGE_MAX_LINES, 0),
+            )
+        else:
+            values.update(bill_to=self.partner_id, amount_due=self._paylink_amount_due())
+        bill_to = values["bill_to"]
+        # One query for both partners, the bill-to and the company's contact: browsed
+        # together, reading one field reads both.
+        bill_to.browse([bill_to.id, self.company_id.partner_id.id]).mapped("lang")
+        values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
+        return values
 
     def _paylink_start_checkout(self, invoice_ids=None):
         """Start paying: register the customer's first deliberate action, then reuse the
@@ -854,7 +916,7 @@ class KometPaylink(models.Model):
         :raise UserError: no invoice ticked, or one that is not on the statement.
         """
         self.ensure_one()
-        if not self.move_ids:
+        if not self.is_statement:
             return self._paylink_document().sudo()
         chosen = self.move_ids.sudo().filtered(lambda move: move.id in set(invoice_ids or ()))
         if len(chosen) != len(set(invoice_ids or ())):
@@ -866,8 +928,16 @@ class KometPaylink(models.Model):
     def _paylink_processing_since(self):
         """When the link's payment that is being confirmed (a bank debit) started, or False."""
         self.ensure_one()
-        processing = self.sudo().transaction_ids.filtered(
-            lambda tx: tx.state in ("pending", "authorized")
+        if self.state == const.STATE_SENT:
+            # Pay opens the link before it makes a transaction: an unopened link has none.
+            return False
+        processing = (
+            self.env["payment.transaction"]
+            .sudo()
+            .search_fetch(
+                [("komet_paylink_id", "=", self.id), ("state", "in", ("pending", "authorized"))],
+                ["last_state_change"],
+            )
         )
         return processing and min(processing.mapped("last_state_change"))
 
@@ -999,7 +1069,7 @@ class KometPaylink(models.Model):
         self.flush_recordset(["renewal_requested_at"])
         if self.state in const.ACTIVE_STATES:
             self._paylink_mark_expired()
-        if self.move_ids:
+        if self.is_statement:
             document_values = {"move_ids": [Command.set(self._paylink_payable_documents().ids)]}
         elif self.move_id:
             document_values = {"move_id": self.move_id.id}
@@ -1029,7 +1099,7 @@ class KometPaylink(models.Model):
         for link in self:
             template = self.env.ref(
                 "komet_paylink.mail_template_paylink_statement"
-                if link.move_ids
+                if link.is_statement
                 else "komet_paylink.mail_template_paylink"
             )
             template.with_context(

@@ -59,6 +59,31 @@ class SaleOrder(models.Model):
         )
         return self.amount_total - received - sum(own_transactions.mapped("amount"))
 
+    def _paylink_bill_to(self):
+        self.ensure_one()
+        return self.partner_invoice_id
+
+    def _paylink_page_details(self):
+        """What the payment page shows of the order: the invoice address, its dates, its
+        product lines (dicts: name, quantity, subtotal) and the amount due."""
+        self.ensure_one()
+        lines = self.order_line.filtered(lambda line: not line.display_type)
+        return {
+            "bill_to": self._paylink_bill_to(),
+            "document_date": fields.Date.context_today(self, self.date_order),
+            "document_due_date": self.validity_date,
+            "due_date_label": _("Valid until"),
+            "amount_due": self._paylink_amount_due(),
+            "lines": [
+                {
+                    "name": line.name,
+                    "quantity": line.product_uom_qty,
+                    "subtotal": line.price_subtotal,
+                }
+                for line in lines
+            ],
+        }
+
     def _paylink_unpayable_reason(self):
         """Return why this order cannot get a payment link, or False when it can."""
         self.ensure_one()

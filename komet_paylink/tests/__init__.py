@@ -6,6 +6,7 @@ from . import (
     test_opt_out,
     test_pay_headers,
     test_pay_page,
+    test_pay_page_details,
     test_provider,
     test_query_budgets,
     test_reminders,

@@ -1,10 +1,21 @@
+import json
+import logging
+import os
 import re
+from pathlib import Path
 
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from .stripe_fake import FakeStripeServer, event_payload, sign_payload
+
+# axe-core, fetched by scripts/setup (`npm pack axe-core@4`).
+AXE_JS = Path(
+    os.environ.get("KOMET_AXE_JS")
+    or Path.home() / ".cache" / "komet_paylink" / "axe-core" / "axe.min.js"
+)
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 ROLES = ("admin", "cashier", "sales", "sales_allocations", "sales_manager")
 
@@ -149,6 +160,38 @@ class PaylinkHttpCommon(PaylinkCommon):
 
     def _set_demo_mode(self, enabled):
         self.provider._paylink_set_account(demo_mode=enabled)
+
+    def assertNoAxeViolations(self, url_path):
+        """Open `url_path` in Chromium and run axe-core's WCAG 2.0/2.1 A and AA rules on it;
+        fail on any violation (listed with the nodes' selectors)."""
+        if not AXE_JS.is_file():
+            self.fail(f"axe-core is missing at {AXE_JS}: run scripts/setup (or set KOMET_AXE_JS)")
+        check = """
+            axe.run(document, {runOnly: {type: 'tag', values: AXE_TAGS}}).then((result) => {
+                const found = result.violations.map((v) => ({
+                    id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')),
+                }));
+                if (found.length) {
+                    console.error('axe violations: ' + JSON.stringify(found));
+                } else {
+                    console.log('test successful');
+                }
+            });
+        """.replace("AXE_TAGS", json.dumps(AXE_TAGS))
+        # Quiet: the browser's log would print axe-core's whole source (its errors still show).
+        browser_logger = logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
+        level = browser_logger.level
+        browser_logger.setLevel(logging.WARNING)
+        try:
+            self.browser_js(
+                url_path,
+                AXE_JS.read_text() + "\n;" + check,
+                # Odoo's public root mounted (its services fetched what they need), if any.
+                ready="typeof odoo === 'undefined' || !!odoo.__WOWL_DEBUG__",
+                login=None,
+            )
+        finally:
+            browser_logger.setLevel(level)
 
     def assertPayHeaders(self, response):
         self.assertEqual(response.headers.get("Referrer-Policy"), "no-referrer")
