@@ -207,8 +207,8 @@ class PaylinkController(http.Controller):
         if company.id in request.env.user._get_company_ids():
             # The page's company as the environment's: rendering reads it, not the user's.
             request.update_context(allowed_company_ids=company.ids)
-        lang = link_sudo.partner_id.lang
-        if lang and lang in dict(request.env["res.lang"].get_installed()):
+        lang = link_sudo._paylink_customer_lang()
+        if lang:
             request.update_context(lang=lang)
         link_sudo = link_sudo.with_env(request.env(su=True))
         values.update(

@@ -832,6 +832,13 @@ class KometPaylink(models.Model):
             return "gone"
         return "active"
 
+    def _paylink_customer_lang(self):
+        """The customer's language for the public pages, when it is installed, else False."""
+        # The customer and the company's contact, which the page shows too, in one query.
+        (self.partner_id | self.company_id.partner_id).mapped("lang")
+        lang = self.partner_id.lang
+        return lang if lang and lang in dict(self.env["res.lang"].get_installed()) else False
+
     def _paylink_page_values(self):
         """What the public pages show of the link (empty for no link): the document and its
         details, or a statement's invoices; the bill-to; times in the customer's time zone,
@@ -860,9 +867,6 @@ class KometPaylink(models.Model):
         else:
             values.update(bill_to=self.partner_id, amount_due=self._paylink_amount_due())
         bill_to = values["bill_to"]
-        # One query for both partners, the bill-to and the company's contact: browsed
-        # together, reading one field reads both.
-        bill_to.browse([bill_to.id, self.company_id.partner_id.id]).mapped("lang")
         values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
         return values
 
@@ -952,8 +956,10 @@ class KometPaylink(models.Model):
                 )
             )
 
-    def _paylink_create_transaction(self, amount, documents):
+    def _paylink_create_transaction(self, amount, documents=None):
+        """A draft transaction of `amount` for `documents` (by default, what the link pays)."""
         self.ensure_one()
+        documents = documents or self._paylink_documents()
         provider = self.env["payment.provider"]._paylink_provider_for(self.company_id)
         if provider.state == "disabled":
             raise UserError(_("Online payment is not available at the moment. Please contact us."))

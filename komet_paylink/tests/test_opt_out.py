@@ -1,12 +1,12 @@
 from odoo import Command
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 
 from .common import PaylinkCommon
 
 
 @tagged("post_install", "-at_install")
-class TestOptOut(PaylinkCommon):
+class TestOptOut(PaylinkCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -276,3 +276,12 @@ class TestStatementLink(PaylinkStripeCommon, HttpCase):
                 self.role_users["cashier"]
             ).action_komet_paylink_send_statement()
         self.assertFalse(self.Paylink.search([("partner_id", "=", self.statement_customer.id)]))
+
+    def test_statement_page_has_no_accessibility_violation(self):
+        """Test that axe-core finds no WCAG 2.1 A/AA violation on a statement link's page, and
+        on its receipt once part of it is paid."""
+        link, token, __ = self._send_statement()
+        self.assertNoAxeViolations(f"/pay/{token}")
+        self._pay_ticked(token, self.invoice_b)
+        self._book(link.transaction_ids)
+        self.assertNoAxeViolations(f"/pay/{token}")
