@@ -214,7 +214,19 @@ def webhook(env, count):
     return sessions
 
 
-PHASES = {phase.__name__: phase for phase in (prepare, pdf, send, webhook)}
+def booked(env, sessions):
+    """For each session: the payments its transaction booked, and the state of its link."""
+    payments = env["account.payment"].with_context(active_test=False)
+    return [
+        [
+            payments.search_count([("payment_transaction_id", "=", item["transaction_id"])]),
+            env["komet.paylink"].browse(item["link_id"]).state,
+        ]
+        for item in sessions
+    ]
+
+
+PHASES = {phase.__name__: phase for phase in (prepare, pdf, send, webhook, booked)}
 
 
 @click.command()
