@@ -1,31 +1,13 @@
-"""Shared fixtures of the checks that run without Odoo: they read the addon's files only."""
+"""Shared helpers of the tests that run without Odoo: they read the addon's files only."""
 
-import ast
 import importlib.util
 import sys
 import types
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ADDON_NAME = "komet_paylink"
 ADDON_PATH = REPO_ROOT / ADDON_NAME
-
-
-@pytest.fixture(scope="session")
-def addon_path():
-    """The addon's folder, komet_paylink/ at the root of the repository."""
-    assert (ADDON_PATH / "__manifest__.py").is_file(), f"no addon at {ADDON_PATH}"
-    return ADDON_PATH
-
-
-@pytest.fixture(scope="session")
-def manifest(addon_path):
-    """The addon's manifest, as the dict literal Odoo reads."""
-    return ast.literal_eval((addon_path / "__manifest__.py").read_text())
-
-
 _PURE_PACKAGE = "_komet_paylink_pure"
 
 
