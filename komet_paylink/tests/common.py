@@ -1,8 +1,11 @@
+import io
 import json
 import logging
 import os
 import re
 from pathlib import Path
+
+from PyPDF2 import PdfReader
 
 from odoo.tests import new_test_user
 
@@ -27,6 +30,22 @@ ROLE_BASE_GROUPS = {
     "sales_allocations": "base.group_user,sales_team.group_sale_salesman",
     "sales_manager": "base.group_user,sales_team.group_sale_manager,account.group_account_invoice",
 }
+
+
+def pdf_pay_links(pdf_content):
+    """The payment-link URLs of a PDF's clickable links."""
+    uris = []
+    for page in PdfReader(io.BytesIO(pdf_content)).pages:
+        for annotation in page.get("/Annots") or []:
+            action = annotation.get_object().get("/A") or {}
+            if "/pay/" in str(action.get("/URI", "")):
+                uris.append(str(action["/URI"]))
+    return uris
+
+
+def pdf_text(pdf_content):
+    """The text a PDF's pages show (Debian's wkhtmltopdf leaves none of its own)."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_content)).pages)
 
 
 class PaylinkCommon(AccountTestInvoicingCommon):

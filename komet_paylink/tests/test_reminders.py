@@ -1,27 +1,14 @@
-import io
 from datetime import date, timedelta
 
 from freezegun import freeze_time
-from PyPDF2 import PdfReader
 
 from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, tagged
 
-from .common import PaylinkCommon, PaylinkHttpCommon
+from .common import PaylinkCommon, PaylinkHttpCommon, pdf_pay_links
 
 DUE = date(2026, 1, 5)
-
-
-def pdf_link_uris(pdf_content):
-    """The URLs of the clickable links of a PDF."""
-    uris = []
-    for page in PdfReader(io.BytesIO(pdf_content)).pages:
-        for annotation in page.get("/Annots") or []:
-            action = annotation.get_object().get("/A") or {}
-            if "/URI" in action:
-                uris.append(str(action["/URI"]))
-    return uris
 
 
 @tagged("post_install", "-at_install")
@@ -271,6 +258,6 @@ class TestReminderPdf(PaylinkHttpCommon, HttpCase):
         pdfs = mail.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
         self.assertEqual(len(pdfs), 1)
         self.assertTrue(pdfs.raw.startswith(b"%PDF"))
-        uris = [uri for uri in pdf_link_uris(pdfs.raw) if "/pay/" in uri]
+        uris = pdf_pay_links(pdfs.raw)
         self.assertEqual(len(uris), 1)
         self.assertIn(f'href="{uris[0]}"', mail.body_html)

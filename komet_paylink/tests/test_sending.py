@@ -1,31 +1,12 @@
-import io
 import subprocess
 import tempfile
 from pathlib import Path
-
-from PyPDF2 import PdfReader
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
-from .common import PaylinkHttpCommon
-
-
-def pdf_link_uris(pdf_content):
-    """The URLs of the clickable links of a PDF."""
-    uris = []
-    for page in PdfReader(io.BytesIO(pdf_content)).pages:
-        for annotation in page.get("/Annots") or []:
-            action = annotation.get_object().get("/A") or {}
-            if "/URI" in action:
-                uris.append(str(action["/URI"]))
-    return uris
-
-
-def pdf_text(pdf_content):
-    """The text a PDF's pages show (Debian's wkhtmltopdf leaves none of its own)."""
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_content)).pages)
+from .common import PaylinkHttpCommon, pdf_pay_links, pdf_text
 
 
 def pdf_qr_codes(pdf_content):
@@ -77,7 +58,7 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         self.assertIn("Pay now", mail.body_html)
         pdf = self._mail_pdf(mail)
         self.assertTrue(pdf.startswith(b"%PDF"), "rendered by wkhtmltopdf")
-        uris = [uri for uri in pdf_link_uris(pdf) if "/pay/" in uri]
+        uris = pdf_pay_links(pdf)
         self.assertEqual(len(uris), 1)
         url = uris[0]
         self.assertIn(f'href="{url}"', mail.body_html)
@@ -109,14 +90,14 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         mail = self._sent_mail(self.invoice)
         self.assertNotIn("/pay/", mail.body_html)
         pdf = self._mail_pdf(mail)
-        self.assertFalse([uri for uri in pdf_link_uris(pdf) if "/pay/" in uri])
+        self.assertFalse(pdf_pay_links(pdf))
         self.assertEqual(pdf_qr_codes(pdf), [])
         printed = (
             self.env["ir.actions.report"]
             .with_context(force_report_rendering=True)
             ._render_qweb_pdf("account.account_invoices", self.invoice.ids)[0]
         )
-        self.assertFalse([uri for uri in pdf_link_uris(printed) if "/pay/" in uri])
+        self.assertFalse(pdf_pay_links(printed))
         self.assertEqual(pdf_qr_codes(printed), [])
         printed_html = self.env["ir.actions.report"]._render_qweb_html(
             "account.account_invoices", self.invoice.ids
@@ -129,7 +110,7 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         self._send_link(self.invoice, by_email=True)
         kept = self.invoice.invoice_pdf_report_id
         self.assertTrue(kept)
-        self.assertFalse([uri for uri in pdf_link_uris(kept.raw) if "/pay/" in uri])
+        self.assertFalse(pdf_pay_links(kept.raw))
         self.assertEqual(pdf_qr_codes(kept.raw), [])
 
     def test_batch_send_carries_the_link(self):
@@ -182,7 +163,7 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         self.assertTrue(mail, "the invoice is emailed")
         self.assertNotIn("/pay/", mail.body_html)
         pdf = self._mail_pdf(mail)
-        self.assertFalse([uri for uri in pdf_link_uris(pdf) if "/pay/" in uri])
+        self.assertFalse(pdf_pay_links(pdf))
         self.assertEqual(pdf_qr_codes(pdf), [])
         self.assertFalse(self.Paylink.sudo().search([("move_id", "=", invoice.id)]))
 
@@ -366,7 +347,7 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
             a for a in message.attachment_ids if a.name == invoice._get_invoice_report_filename()
         ]
         self.assertEqual(len(invoice_pdf), 1)
-        uris = [uri for uri in pdf_link_uris(invoice_pdf[0].raw) if "/pay/" in uri]
+        uris = pdf_pay_links(invoice_pdf[0].raw)
         self.assertEqual(len(uris), 1)
         self.assertEqual(pdf_qr_codes(invoice_pdf[0].raw), uris)
         self.assertIn(uris[0], message.body)
