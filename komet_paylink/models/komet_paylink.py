@@ -48,6 +48,12 @@ class KometPaylink(models.Model):
             "Another payment link was just sent for this document. Reload it and try again.",
         ),
         (
+            "one_live_statement_link",
+            "EXCLUDE (partner_id WITH =, company_id WITH =, currency_id WITH =) "
+            "WHERE (is_statement AND state IN ('sent', 'opened'))",
+            "Another statement link was just sent for this customer. Reload and try again.",
+        ),
+        (
             "one_live_order_link",
             "EXCLUDE (sale_order_id WITH =) WHERE (state IN ('sent', 'opened'))",
             "Another payment link was just sent for this document. Reload it and try again.",

@@ -116,9 +116,10 @@ class TestConcurrency(TransactionCase):
                 env["account.move"].browse(self.invoice_id).payment_state, ("paid", "in_payment")
             )
 
-    def _count(self, query):
+    def _count(self, query, record_id=None):
+        """The count `query` finds for the link of `setUp`, or for `record_id`."""
         with self.registry.cursor() as cr:
-            cr.execute(query, [self.link_id])
+            cr.execute(query, [record_id or self.link_id])
             return cr.fetchone()[0]
 
     def _committed(self, action):
@@ -245,6 +246,34 @@ class TestConcurrency(TransactionCase):
                 [("move_id", "=", self.invoice_id), ("state", "=", "sent")]
             )
             self.assertEqual(live.id, max(link_ids), "the last one sent is the live one")
+
+    @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
+    def test_two_statement_links_sent_at_the_same_instant_leave_one_live(self):
+        """Test that two staff sending a statement link to one customer at the same instant
+        leave one live statement link (the exclusion constraint `one_live_statement_link`, or
+        the retried one revoking the other's)."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            customer_id = env.ref("komet_paylink.demo_partner_greengrocer").id
+
+        def send(env):
+            # The mails stay queued (see the renewal test below).
+            env = env(context={"mail_notify_force_send": False})
+            customer = env["res.partner"].browse(customer_id)
+            customer.action_komet_paylink_send_statement()
+            return customer_id
+
+        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+            results, errors = self._at_once(send)
+        self.assertTrue(results, errors)
+        for error in errors:
+            self.assertIn("one_live_statement_link", error)
+        live = self._count(
+            "SELECT count(*) FROM komet_paylink WHERE is_statement AND state IN ('sent', "
+            "'opened') AND partner_id = %s",
+            customer_id,
+        )
+        self.assertEqual(live, 1)
 
     @mute_logger("odoo.sql_db")  # the conflicts, retried or refused
     def test_two_renewals_from_one_expired_link_at_the_same_instant_make_one_link(self):
