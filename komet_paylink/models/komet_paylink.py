@@ -858,11 +858,17 @@ class KometPaylink(models.Model):
         details, or a statement's invoices; the bill-to; times in the customer's time zone,
         formatted in the environment's language."""
         # Amounts and dates formatted here rather than by QWeb's field widgets, which cost more
-        # per value shown; from cached language data: no query per value.
+        # per value shown; from cached language data: no query per value. A page shows the same
+        # amount several times (due, total, the Pay button): formatted once.
+        amounts = {}
+
+        def format_money(amount, currency=self.currency_id):
+            if (amount, currency) not in amounts:
+                amounts[amount, currency] = format_amount(self.env, amount, currency)
+            return amounts[amount, currency]
+
         values = {
-            "format_money": lambda amount, currency=self.currency_id: format_amount(
-                self.env, amount, currency
-            ),
+            "format_money": format_money,
             "format_page_date": lambda value: format_date(self.env, value),
         }
         if not self:
@@ -897,6 +903,9 @@ class KometPaylink(models.Model):
         else:
             values.update(bill_to=self.partner_id, amount_due=self._paylink_amount_due())
         bill_to = values["bill_to"]
+        # Only what the address shows of the country and the state, in the page's language.
+        bill_to.country_id.fetch(["name", "code", "address_format"])
+        bill_to.state_id.fetch(["name", "code"])
         values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
         return values
 
