@@ -58,6 +58,43 @@ CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
 STRIPE_TEXT_MAX_LENGTH = 250
 # The payment page lists a document's first lines; its PDF has them all.
 PAY_PAGE_MAX_LINES = 5
+# The columns the payment page reads of the records it shows (see `_paylink_fetch_page_fields`).
+PAY_PAGE_MOVE_FIELDS = [
+    "name",
+    "move_type",
+    "state",
+    "payment_state",
+    "partner_id",
+    "company_id",
+    "currency_id",
+    "invoice_date",
+    "invoice_date_due",
+    "amount_untaxed",
+    "amount_tax",
+    "amount_total",
+    "amount_residual",
+]
+PAY_PAGE_CURRENCY_FIELDS = ["name", "symbol", "position", "rounding", "decimal_places"]
+PAY_PAGE_COMPANY_FIELDS = ["name", "partner_id", "currency_id", "email", "phone"]
+PAY_PAGE_PARTNER_FIELDS = [
+    "name",
+    "lang",
+    "tz",
+    "email",
+    "phone",
+    "website",
+    "type",
+    "parent_id",
+    "is_company",
+    "company_name",
+    "commercial_company_name",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "state_id",
+    "country_id",
+]
 # An open Checkout Session is reused only while it has at least this long to live.
 CHECKOUT_REUSE_MARGIN_SECONDS = 5 * 60
 # Where a live provider may send a customer: Stripe Checkout's own pages.

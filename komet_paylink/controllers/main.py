@@ -211,6 +211,7 @@ class PaylinkController(http.Controller):
         if lang:
             request.update_context(lang=lang)
         link_sudo = link_sudo.with_env(request.env(su=True))
+        html_lang = (request.env.lang or "en_US").replace("_", "-")
         values.update(
             link_sudo._paylink_page_values(),
             link=link_sudo,
@@ -219,7 +220,9 @@ class PaylinkController(http.Controller):
             return_route=self._return_route,
             no_header=True,
             no_footer=True,
-            html_data={"lang": (request.env.lang or "en_US").replace("_", "-")},
+            csrf_token=request.csrf_token(),
+            html_lang=html_lang,
+            html_data={"lang": html_lang},
         )
         return request.render(template, values, status=status)
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
-from odoo.tools import format_datetime
+from odoo.tools import format_amount, format_date, format_datetime, formatLang
 from odoo.tools.misc import hmac
 
 from .. import const, utils
@@ -730,7 +730,23 @@ class KometPaylink(models.Model):
         )
         if not utils.token_matches(token, link.token_hash):
             return self.browse()
+        link._paylink_fetch_page_fields()
         return link
+
+    def _paylink_fetch_page_fields(self):
+        """Read what the public page shows of the invoices, the customer, the company and the
+        currency, in the queries the ORM would make anyway, but only the columns shown: reading
+        their whole wide rows costs the page more than its queries do."""
+        if not self or self.state == const.STATE_REVOKED:
+            return
+        self.ensure_one()
+        # Odoo fetches a field and every other prefetchable field of its model on first read:
+        # fetched first, these columns are all the page reads.
+        (self.move_ids if self.is_statement else self.move_id).fetch(const.PAY_PAGE_MOVE_FIELDS)
+        self.currency_id.fetch(const.PAY_PAGE_CURRENCY_FIELDS)
+        self.company_id.fetch(const.PAY_PAGE_COMPANY_FIELDS)
+        # The customer and the company's contact, which the page shows too, in one query.
+        (self.partner_id | self.company_id.partner_id).fetch(const.PAY_PAGE_PARTNER_FIELDS)
 
     @api.model
     def _cron_expire_links(self):
@@ -840,8 +856,6 @@ class KometPaylink(models.Model):
 
     def _paylink_customer_lang(self):
         """The customer's language for the public pages, when it is installed, else False."""
-        # The customer and the company's contact, which the page shows too, in one query.
-        (self.partner_id | self.company_id.partner_id).mapped("lang")
         lang = self.partner_id.lang
         return lang if lang and lang in dict(self.env["res.lang"].get_installed()) else False
 
@@ -849,30 +863,55 @@ class KometPaylink(models.Model):
         """What the public pages show of the link (empty for no link): the document and its
         details, or a statement's invoices; the bill-to; times in the customer's time zone,
         formatted in the environment's language."""
+        # Amounts and dates formatted here rather than by QWeb's field widgets, which cost more
+        # per value shown; from cached language data: no query per value. A page shows the same
+        # amount several times (due, total, the Pay button): formatted once.
+        amounts = {}
+
+        def format_money(amount, currency=self.currency_id):
+            if (amount, currency) not in amounts:
+                amounts[amount, currency] = format_amount(self.env, amount, currency)
+            return amounts[amount, currency]
+
+        values = {
+            "format_money": format_money,
+            "format_page_date": lambda value: format_date(self.env, value),
+        }
         if not self:
-            return {"document": self.browse(), "statement_invoices": []}
+            return {**values, "document": self.browse(), "statement_invoices": []}
         self.ensure_one()
         document = self._paylink_document()
         tz = self.env.context.get("tz") or self.partner_id.tz or "UTC"
-        values = {
-            "document": document,
-            "statement_invoices": self._paylink_statement_invoices(),
-            # From cached language data: no query per time shown.
-            "format_page_datetime": lambda value: format_datetime(
+        values.update(
+            document=document,
+            statement_invoices=self._paylink_statement_invoices(),
+            format_page_datetime=lambda value: format_datetime(
                 self.env, value, tz=tz, dt_format=False
             ),
-        }
+        )
         if document:
             details = document._paylink_page_details()
             lines = details.pop("lines")
             values.update(
                 details,
-                shown_lines=lines[: const.PAY_PAGE_MAX_LINES],
+                shown_lines=[
+                    {
+                        "name": line["name"],
+                        "quantity": formatLang(
+                            self.env, line["quantity"], dp="Product Unit of Measure"
+                        ),
+                        "subtotal": values["format_money"](line["subtotal"]),
+                    }
+                    for line in lines[: const.PAY_PAGE_MAX_LINES]
+                ],
                 more_lines=max(len(lines) - const.PAY_PAGE_MAX_LINES, 0),
             )
         else:
             values.update(bill_to=self.partner_id, amount_due=self._paylink_amount_due())
         bill_to = values["bill_to"]
+        # Only what the address shows of the country and the state, in the page's language.
+        bill_to.country_id.fetch(["name", "code", "address_format"])
+        bill_to.state_id.fetch(["name", "code"])
         values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
         return values
 
