@@ -7,14 +7,13 @@ phase at a time on the benchmark's database and reads the JSON line it prints la
 import io
 import json
 import time
+from pathlib import Path
 
 import click
 import click_odoo
 
 from odoo import Command
 from odoo.tools.pdf import PdfFileReader
-
-RESULT_MARK = "BENCH_RESULT "
 
 
 def pdf_uris(raw):
@@ -28,36 +27,19 @@ def pdf_uris(raw):
     return uris
 
 
-def customer(env):
-    """A demo customer company with an email address (Deco Addict in Odoo's demo data)."""
+def posted_invoices(env, count, label, cycle=None):
+    """`count` posted invoices of one line for a demo customer company with an email address
+    (Deco Addict); amounts repeat every `cycle` invoices."""
     domain = [("customer_rank", ">", 0), ("email", "!=", False), ("is_company", "=", True)]
-    partner = env["res.partner"].search(domain, order="id", limit=1)
-    if not partner:
-        raise click.ClickException("no demo customer with an email address")
-    return partner
+    partner = env["res.partner"].search(domain, order="id", limit=1).ensure_one()
 
+    def values(index):
+        price = 1000.0 + index % (cycle or count)
+        line = {"name": f"Benchmark {label} {index + 1}", "price_unit": price}
+        lines = [Command.create({**line, "tax_ids": [Command.clear()]})]
+        return {"move_type": "out_invoice", "partner_id": partner.id, "invoice_line_ids": lines}
 
-def posted_invoices(env, count, label, partner=None, cycle=None):
-    """`count` posted invoices of one line; amounts repeat every `cycle` invoices."""
-    line = {"quantity": 1, "tax_ids": [Command.clear()]}
-    invoices = env["account.move"].create(
-        [
-            {
-                "move_type": "out_invoice",
-                "partner_id": (partner or customer(env)).id,
-                "invoice_line_ids": [
-                    Command.create(
-                        {
-                            **line,
-                            "name": f"Benchmark {label} {index + 1}",
-                            "price_unit": 1000.0 + index % (cycle or count),
-                        }
-                    )
-                ],
-            }
-            for index in range(count)
-        ]
-    )
+    invoices = env["account.move"].create([values(index) for index in range(count)])
     invoices.action_post()
     return invoices
 
@@ -82,18 +64,16 @@ def prepare(env, base_url, stripe_api_base, secret_key, webhook_secret):
         "invoice_name": invoice.name,
         "access_token": access_token,
         "link_url": link.url,  # readable only now, right after create
-        "company_id": provider.company_id.id,
     }
 
 
-def pdf(env, invoice_id, url, runs, out):
+def pdf(env, invoice_id, url, runs):
     """Render times of the invoice PDF with the Pay box and without (Odoo's own), alternating
     after one warm-up each. wkhtmltopdf fetches the CSS from the running server (report.url)."""
     invoice = env["account.move"].browse(invoice_id)
+    report = env["ir.actions.report"]
     renders = {
-        "plain": lambda: env["ir.actions.report"]._render_qweb_pdf(
-            "account.account_invoices", invoice.ids
-        )[0],
+        "plain": lambda: report._render_qweb_pdf("account.account_invoices", invoice.ids)[0],
         "link": lambda: invoice._paylink_render_pdf(url)[1],
     }
     times, pdfs = {"plain": [], "link": []}, {}
@@ -101,97 +81,79 @@ def pdf(env, invoice_id, url, runs, out):
         for name, render in renders.items():
             start = time.perf_counter()
             pdfs[name] = render()
-            if run:
-                times[name].append(time.perf_counter() - start)
+            times[name] += [time.perf_counter() - start] if run else []
     for name, raw in pdfs.items():  # kept in bench/out/ to look at
-        with open(f"{out}/invoice_{name}.pdf", "wb") as handle:
-            handle.write(raw)
-    return {
-        "runs": times,
-        "sizes": {name: len(raw) for name, raw in pdfs.items()},
-        "url_in_link_pdf": pdf_uris(pdfs["link"]) == [url],
-    }
+        Path(__file__).with_name("out").joinpath(f"invoice_{name}.pdf").write_bytes(raw)
+    sizes = {name: len(raw) for name, raw in pdfs.items()}
+    return {"runs": times, "sizes": sizes, "url_in_link_pdf": pdf_uris(pdfs["link"]) == [url]}
 
 
 def send(env, sizes):
-    """Odoo's send path, with a link against Odoo's own send without one, on twin invoices in
-    one run: one invoice per call, interleaved and alternating which goes first (as the Send
-    dialog and the scheduled action do), then a batch of N in one call each way."""
+    """Odoo's send path, with a link against Odoo's own send without one, on twin invoices (same
+    lines and amounts) in one run: one invoice per call, interleaved and alternating which goes
+    first (as the Send dialog and the scheduled action do), then a batch of N in one call each
+    way. Per size and way: the SQL queries and seconds of each call, and checks of the result."""
     # Queued emails (no SMTP here), on the whole environment: Odoo posts the message through
     # the invoice's own environment.
     env = env(context=dict(env.context, mail_notify_force_send=False))
-    partner = customer(env)
 
-    def send_one(invoices, with_link):
+    def twins(size, label):
+        invoices = posted_invoices(env, 2 * size, label, cycle=size)
+        env.cr.commit()  # pylint: disable=invalid-commit
+        return {"plain": invoices[:size], "link": invoices[size:]}
+
+    def send_into(measures, way, invoices):
         env.flush_all()
         queries, start = env.cr.sql_log_count, time.perf_counter()
         env["account.move.send"]._generate_and_send_invoices(
-            invoices, sending_methods=["email"], komet_paylink_include=with_link
+            invoices, sending_methods=["email"], komet_paylink_include=way == "link"
         )
         env.flush_all()
-        seconds = time.perf_counter() - start
+        measures[way]["seconds"].append(time.perf_counter() - start)
         env.cr.commit()  # pylint: disable=invalid-commit
-        return env.cr.sql_log_count - queries, seconds
+        measures[way]["queries"].append(env.cr.sql_log_count - queries)
 
-    def twins(size, label):
-        """Invoice i without a link and invoice i + size with one: same lines and amounts."""
-        invoices = posted_invoices(env, 2 * size, label, partner, cycle=size)
-        env.cr.commit()  # pylint: disable=invalid-commit
-        return invoices[:size], invoices[size:]
-
-    def check(invoices, with_link):
+    def check(twins):
         """Each invoice: one queued email; with a link, one link 'sent' and its URL in the
-        emailed PDF; without, no link. Returns (good, up to 3 problems)."""
-        links = env["komet.paylink"].search([("move_id", "in", invoices.ids)])
-        mails = env["mail.mail"].search(
-            [("model", "=", "account.move"), ("res_id", "in", invoices.ids)]
-        )
+        emailed PDF; without, no link."""
         good, problems = 0, []
-        for invoice in invoices:
-            own_links = links.filtered(lambda link, invoice=invoice: link.move_id == invoice)
-            own_mails = mails.filtered(lambda mail, invoice=invoice: mail.res_id == invoice.id)
-            pdfs = own_mails.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
-            link_ok = not own_links
-            if with_link:
-                link_ok = (
-                    len(own_links) == 1
-                    and own_links.state == "sent"
-                    and len(pdfs) == 1
-                    and any("/pay/" in uri for uri in pdf_uris(pdfs.raw))
+        for way, invoices in twins.items():
+            for invoice in invoices:
+                links = env["komet.paylink"].search([("move_id", "=", invoice.id)])
+                mails = env["mail.mail"].search(
+                    [("model", "=", "account.move"), ("res_id", "=", invoice.id)]
                 )
-            if link_ok and len(own_mails) == 1 and own_mails.state == "outgoing":
-                good += 1
-            elif len(problems) < 3:
-                problems.append(
-                    f"{invoice.name}: links {own_links.mapped('state')}, "
-                    f"mails {own_mails.mapped('state')}, PDFs {len(pdfs)}"
-                )
-        return good, problems
+                pdfs = mails.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
+                ok = len(mails) == 1 and mails.state == "outgoing"
+                if way == "plain":
+                    ok = ok and not links
+                else:
+                    in_pdf = len(pdfs) == 1 and any("/pay/" in u for u in pdf_uris(pdfs.raw))
+                    ok = ok and in_pdf and len(links) == 1 and links.state == "sent"
+                good += ok
+                if not ok:
+                    problems.append(
+                        f"{invoice.name}: links {links.mapped('state')}, "
+                        f"mails {mails.mapped('state')}, PDFs {len(pdfs)}"
+                    )
+        return {"good": good, "problems": problems[:3]}
 
-    def checked(result, plain, linked):
-        (good, problems), (good_plain, problems_plain) = check(linked, True), check(plain, False)
-        return {**result, "good": good + good_plain, "problems": problems + problems_plain}
-
-    warm_plain, warm_linked = twins(2, "send warm-up")  # templates, reports, caches
-    send_one(warm_plain, False)
-    send_one(warm_linked, True)
+    measures = {way: {"queries": [], "seconds": []} for way in ("plain", "link")}
+    for way, invoices in twins(2, "warm-up").items():  # templates, reports, caches
+        send_into(measures, way, invoices)
     results = {}
     for size in sizes:
-        plain, linked = twins(size, f"send {size}")
-        measures = {way: {"queries": [], "seconds": []} for way in ("plain", "link")}
-        for index, pair in enumerate(zip(plain, linked, strict=True)):
-            for invoice in pair if index % 2 == 0 else reversed(pair):
-                way = "link" if invoice in linked else "plain"
-                queries, seconds = send_one(invoice, way == "link")
-                measures[way]["queries"].append(queries)
-                measures[way]["seconds"].append(seconds)
-        results[str(size)] = checked(measures, plain, linked)
-        plain, linked = twins(size, f"batch {size}")
-        batch = {}
-        for invoices, way in ((plain, "plain"), (linked, "link")):
-            queries, seconds = send_one(invoices, way == "link")
-            batch[way] = {"queries": queries, "seconds": seconds}
-        results[f"batch {size}"] = checked(batch, plain, linked)
+        for key in (str(size), f"batch {size}"):
+            invoices = twins(size, key)
+            measures = {way: {"queries": [], "seconds": []} for way in invoices}
+            if key.startswith("batch"):
+                for way, batch in invoices.items():
+                    send_into(measures, way, batch)
+            else:
+                for index in range(size):
+                    for way in ("plain", "link")[:: -1 if index % 2 else 1]:
+                        send_into(measures, way, invoices[way][index])
+            results[key] = {**measures, **check(invoices)}
     return results
 
 
@@ -202,14 +164,9 @@ def webhook(env, count):
     sessions = []
     for link in links:
         link._paylink_start_checkout()
-        transaction = link.transaction_ids[:1]
+        tx = link.transaction_ids[:1]
         sessions.append(
-            {
-                "session_id": transaction.provider_reference,
-                "transaction_id": transaction.id,
-                "invoice_id": link.move_id.id,
-                "link_id": link.id,
-            }
+            {"session_id": tx.provider_reference, "transaction_id": tx.id, "link_id": link.id}
         )
     return sessions
 
@@ -236,7 +193,7 @@ PHASES = {phase.__name__: phase for phase in (prepare, pdf, send, webhook, booke
 def main(env, phase, parameters):
     """Run one PHASE with its JSON PARAMETERS; print its result as a JSON line; commit."""
     result = PHASES[phase](env, **json.loads(parameters))
-    click.echo(RESULT_MARK + json.dumps(result))
+    click.echo("BENCH_RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":
