@@ -123,10 +123,10 @@ class Benchmark:
             self.port = probe.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         sys.path.insert(0, str(REPO / "komet_paylink" / "tests"))
-        import stripe_fake  # the tests' fake Stripe API, a module of the standard library only
+        import stripe_fake  # the tests' fake Stripe API (standard library only)
 
         self.stripe = stripe_fake
-        self.server = self.fake = self.log = None
+        self.server = self.fake = self.log_file = None
         self.rows, self.raw = [], {}
 
     def command(self, script, *args):
@@ -164,7 +164,7 @@ class Benchmark:
             while time.monotonic() < deadline and self.server.poll() is None:
                 try:
                     if client.get(f"{self.base_url}/web/health", timeout=5).ok:
-                        self.log = open(OUT / "server.log", encoding="utf-8", errors="replace")
+                        self.log_file = open(OUT / "server.log", encoding="utf-8", errors="replace")
                         return
                 except requests.ConnectionError:
                     pass
@@ -187,12 +187,12 @@ class Benchmark:
     def server_log(self):
         """What the server logged since the last call."""
         time.sleep(0.5)  # Odoo logs a request just after it sent the response
-        return self.log.read()
+        return self.log_file.read()
 
     @staticmethod
-    def queries(log, method, *paths):
-        """The SQL queries of each request `method path` (one of `paths`) in Odoo's `log`."""
-        found = map(REQUEST_LOG.search, log.splitlines())
+    def queries(text, method, *paths):
+        """The SQL queries of each request `method path` (one of `paths`) in Odoo's log `text`."""
+        found = map(REQUEST_LOG.search, text.splitlines())
         return [int(m[3]) for m in found if m and m[1] == method and m[2] in paths]
 
     def run(self):
