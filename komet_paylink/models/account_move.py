@@ -185,15 +185,16 @@ class AccountMove(models.Model):
     # === OVERRIDES === #
 
     def button_draft(self):
-        """Override of `account` to close the payment links of invoices reset to draft."""
+        """Override of `account` to close the payment links of invoices reset to draft (a
+        statement link goes on for its other invoices)."""
         res = super().button_draft()
-        self._paylink_close_links()
+        self._paylink_sync_links()
         return res
 
     def button_cancel(self):
         """Override of `account` to close the payment links of cancelled invoices."""
         res = super().button_cancel()
-        self._paylink_close_links()
+        self._paylink_sync_links()
         return res
 
     def _paylink_sync_links(self):
@@ -212,21 +213,4 @@ class AccountMove(models.Model):
                 ("move_ids", "in", invoices.ids),
                 ("sale_order_id", "in", orders.ids),
             ]
-        )._paylink_sync_with_documents()
-
-    def _paylink_close_links(self):
-        links = (
-            self.env["komet.paylink"]
-            .sudo()
-            .search([("move_id", "in", self.ids), ("state", "in", ACTIVE_STATES)])
-        )
-        links._paylink_mark_revoked(
-            self.env._(
-                "Payment link closed: %(reason)s",
-                reason=self.env._("The invoice was reset to draft or cancelled."),
-            )
-        )
-        # A statement link goes on for its other invoices, if any is left to pay.
-        self.env["komet.paylink"].sudo().search(
-            [("move_ids", "in", self.ids), ("state", "in", ACTIVE_STATES)]
         )._paylink_sync_with_documents()
