@@ -42,6 +42,43 @@ def address_lines(name, address):
     return [name] + [line for line in address.splitlines() if line.strip() and line != name]
 
 
+def group_digits(digits, grouping, separator):
+    """`digits` with `separator` between its groups, as a language's grouping gives their sizes
+    from the right (Odoo's res.lang `grouping`): 0 repeats the last size, -1 ends grouping."""
+    rest, groups, size = digits[::-1], [], len(digits)
+    for count in grouping:
+        if not rest or count == -1:
+            break
+        if count == 0:
+            groups += [rest[i : i + size] for i in range(0, len(rest), size)]
+            rest = ""
+            break
+        groups.append(rest[:count])
+        rest, size = rest[count:], count
+    if rest:
+        groups.append(rest)
+    return separator.join(group[::-1] for group in reversed(groups))
+
+
+def format_number(value, decimals, grouping, thousands_sep, decimal_point):
+    """`value` with `decimals` decimals, written as a language writes numbers (Odoo's
+    res.lang.format with grouping)."""
+    sign, whole, fraction = re.fullmatch(r"(-?)(\d+)\.?(\d*)", f"{value:.{decimals}f}").groups()
+    whole = sign + group_digits(whole, grouping, thousands_sep)
+    return f"{whole}{decimal_point}{fraction}" if fraction else whole
+
+
+def format_money(number, symbol, symbol_before):
+    """A formatted `number` with its currency `symbol`, unbroken, as Odoo's format_amount
+    writes it."""
+    number = number.replace(" ", "\N{NO-BREAK SPACE}")
+    number = number.replace("-", "-\N{ZERO WIDTH NO-BREAK SPACE}")
+    symbol = symbol or ""
+    if symbol_before:
+        return f"{symbol}\N{NO-BREAK SPACE}{number}"
+    return f"{number}\N{NO-BREAK SPACE}{symbol}"
+
+
 def generate_token():
     """Return a new random link token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(const.TOKEN_BYTES)

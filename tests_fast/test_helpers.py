@@ -175,6 +175,43 @@ def test_stripe_minor_units(amount, currency, minor):
     assert utils.to_stripe_minor_units(amount, currency) == minor
 
 
+@pytest.mark.parametrize(
+    "digits, grouping, grouped",
+    [
+        # Odoo's res_lang.split examples, as groups of "hello world" read from the right.
+        ("1234567", [3, 0], "1,234,567"),
+        ("123", [3, 0], "123"),
+        ("12345678", [3, 2, 0], "1,23,45,678"),  # English (IN)
+        ("12345678", [3, 2, -1], "123,45,678"),  # -1: no more groups
+        ("12345678", [], "12345678"),
+        ("12345678", [2, 3], "123,456,78"),
+    ],
+)
+def test_digits_are_grouped_as_a_language_groups_them(digits, grouping, grouped):
+    assert utils.group_digits(digits, grouping, ",") == grouped
+
+
+@pytest.mark.parametrize(
+    "value, decimals, written",
+    [
+        (1234567.891, 2, "1\N{NO-BREAK SPACE}234\N{NO-BREAK SPACE}567,89"),
+        (-1234.5, 2, "-1\N{NO-BREAK SPACE}234,50"),
+        (0.5, 0, "0"),
+        (999, 3, "999,000"),
+    ],
+)
+def test_numbers_are_written_as_a_french_reader_writes_them(value, decimals, written):
+    french = ([3, 0], "\N{NO-BREAK SPACE}", ",")
+    assert utils.format_number(value, decimals, *french) == written
+
+
+def test_money_keeps_its_symbol_and_sign_with_the_number():
+    assert utils.format_money("1,234.50", "$", True) == "$\N{NO-BREAK SPACE}1,234.50"
+    assert utils.format_money("-1 234,50", "€", False) == (
+        "-\N{ZERO WIDTH NO-BREAK SPACE}1\N{NO-BREAK SPACE}234,50\N{NO-BREAK SPACE}€"
+    )
+
+
 def test_checkout_never_outlives_the_link():
     now = 1_800_000_000
     assert utils.checkout_expiry(now, now + 3 * 3600) == now + 3 * 3600

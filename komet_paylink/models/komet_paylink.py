@@ -1,12 +1,16 @@
+import ast
 import base64
 import logging
 from datetime import timedelta
 
+import babel.dates
+import pytz
+
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
-from odoo.tools import format_amount, format_date, format_datetime, formatLang
-from odoo.tools.misc import hmac
+from odoo.tools import float_round, format_datetime
+from odoo.tools.misc import babel_locale_parse, get_lang, hmac, posix_to_ldml
 
 from .. import const, utils
 
@@ -859,36 +863,63 @@ class KometPaylink(models.Model):
         lang = self.partner_id.lang
         return lang if lang and lang in dict(self.env["res.lang"].get_installed()) else False
 
-    def _paylink_page_values(self):
-        """What the public pages show of the link (empty for no link): the document and its
-        details, or a statement's invoices; the bill-to; times in the customer's time zone,
-        formatted in the environment's language."""
-        # Amounts and dates formatted here rather than by QWeb's field widgets, which cost more
-        # per value shown; from cached language data: no query per value. A page shows the same
-        # amount several times (due, total, the Pay button): formatted once.
+    def _paylink_page_formatters(self):
+        """How the public pages write amounts, quantities, dates and times: in the environment's
+        language and, for times, the customer's time zone, as Odoo's format_amount, formatLang,
+        format_date and format_datetime write them. The language is read once per page: those
+        functions read it again for every value, which cost the page more than its queries."""
+        lang = get_lang(self.env)
+        number_format = (ast.literal_eval(lang.grouping), lang.thousands_sep or "", lang.decimal_point)
+        locale = babel_locale_parse(lang.code)
+        date_format = posix_to_ldml(lang.date_format, locale=locale)
+        datetime_format = f"{date_format} {posix_to_ldml(lang.time_format, locale=locale)}"
+        quantity_digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
+        try:
+            tz = pytz.timezone(self.env.context.get("tz") or self.partner_id.tz or "UTC")
+        except pytz.UnknownTimeZoneError:
+            tz = pytz.utc
+        # A page shows the same amount several times (due, total, the Pay button).
         amounts = {}
 
         def format_money(amount, currency=self.currency_id):
             if (amount, currency) not in amounts:
-                amounts[amount, currency] = format_amount(self.env, amount, currency)
+                number = utils.format_number(
+                    currency.round(amount), currency.decimal_places, *number_format
+                )
+                amounts[amount, currency] = utils.format_money(
+                    number, currency.symbol, currency.position == "before"
+                )
             return amounts[amount, currency]
 
-        values = {
+        def format_quantity(quantity):
+            rounded = float_round(quantity, precision_digits=quantity_digits)
+            return utils.format_number(rounded, quantity_digits, *number_format)
+
+        def format_page_date(value):
+            return babel.dates.format_date(value, date_format, locale=locale) if value else ""
+
+        def format_page_datetime(value):
+            if not value:
+                return ""
+            when = pytz.utc.localize(value).astimezone(tz)
+            return babel.dates.format_datetime(when, datetime_format, locale=locale)
+
+        return {
             "format_money": format_money,
-            "format_page_date": lambda value: format_date(self.env, value),
+            "format_quantity": format_quantity,
+            "format_page_date": format_page_date,
+            "format_page_datetime": format_page_datetime,
         }
+
+    def _paylink_page_values(self):
+        """What the public pages show of the link (empty for no link): the document and its
+        details, or a statement's invoices; the bill-to; and how to write amounts and times."""
+        values = self._paylink_page_formatters()
         if not self:
             return {**values, "document": self.browse(), "statement_invoices": []}
         self.ensure_one()
         document = self._paylink_document()
-        tz = self.env.context.get("tz") or self.partner_id.tz or "UTC"
-        values.update(
-            document=document,
-            statement_invoices=self._paylink_statement_invoices(),
-            format_page_datetime=lambda value: format_datetime(
-                self.env, value, tz=tz, dt_format=False
-            ),
-        )
+        values.update(document=document, statement_invoices=self._paylink_statement_invoices())
         if document:
             details = document._paylink_page_details()
             lines = details.pop("lines")
@@ -897,9 +928,7 @@ class KometPaylink(models.Model):
                 shown_lines=[
                     {
                         "name": line["name"],
-                        "quantity": formatLang(
-                            self.env, line["quantity"], dp="Product Unit of Measure"
-                        ),
+                        "quantity": values["format_quantity"](line["quantity"]),
                         "subtotal": values["format_money"](line["subtotal"]),
                     }
                     for line in lines[: const.PAY_PAGE_MAX_LINES]

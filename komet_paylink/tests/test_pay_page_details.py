@@ -1,12 +1,14 @@
 import tempfile
+from datetime import date, datetime
 from pathlib import Path
 
 from odoo import Command
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, tagged
+from odoo.tools import format_amount, format_date, format_datetime, formatLang
 from odoo.tools.translate import TranslationImporter
 
-from .common import PaylinkHttpCommon
+from .common import PaylinkCommon, PaylinkHttpCommon
 
 
 @tagged("post_install", "-at_install")
@@ -102,6 +104,44 @@ class TestPayPageDetails(PaylinkHttpCommon, HttpCase):
         self.assertIn("Payment being confirmed", page)
         self.assertIn("You do not need to pay again", page)
         self.assertNotIn('name="pay"', page)
+
+
+@tagged("post_install", "-at_install")
+class TestPayPageFormatting(PaylinkCommon):
+    def test_page_writes_amounts_quantities_and_dates_as_odoo_does(self):
+        """Test that the page writes amounts, quantities, dates and times exactly as Odoo's own
+        formatting does, in languages that group digits and write dates differently, for a
+        currency written before and one written after the amount."""
+        link, __ = self._send_link()
+        currencies = self.env.ref("base.USD") | self.env.ref("base.EUR")
+        self.assertEqual(set(currencies.mapped("position")), {"before", "after"})
+        amounts = [0.0, 0.5, -0.004, 7.125, -1234.567, 41750.0, 12345678.9]
+        for code in ("en_US", "fr_FR", "en_IN", "hi_IN"):
+            self.env["res.lang"]._activate_lang(code)
+            env = self.env(context=dict(self.env.context, lang=code, tz="Asia/Kolkata"))
+            formatters = link.with_env(env)._paylink_page_formatters()
+            for currency in currencies:
+                for amount in amounts:
+                    self.assertEqual(
+                        formatters["format_money"](amount, currency),
+                        format_amount(env, amount, currency),
+                        f"{amount} {currency.name} in {code}",
+                    )
+            for quantity in (1.0, 0.333333, 12500.5):
+                self.assertEqual(
+                    formatters["format_quantity"](quantity),
+                    formatLang(env, quantity, dp="Product Unit of Measure"),
+                )
+            self.assertEqual(
+                formatters["format_page_date"](date(2026, 1, 31)),
+                format_date(env, date(2026, 1, 31)),
+            )
+            moment = datetime(2026, 11, 25, 21, 54, 25)
+            self.assertEqual(
+                formatters["format_page_datetime"](moment),
+                format_datetime(env, moment, tz="Asia/Kolkata", dt_format=False),
+            )
+            self.assertEqual(formatters["format_page_date"](False), "")
 
 
 @tagged("post_install", "-at_install")
