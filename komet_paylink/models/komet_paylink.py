@@ -869,7 +869,11 @@ class KometPaylink(models.Model):
         format_date and format_datetime write them. The language is read once per page: those
         functions read it again for every value, which cost the page more than its queries."""
         lang = get_lang(self.env)
-        number_format = (ast.literal_eval(lang.grouping), lang.thousands_sep or "", lang.decimal_point)
+        number_format = (
+            ast.literal_eval(lang.grouping),
+            lang.thousands_sep or "",
+            lang.decimal_point,
+        )
         locale = babel_locale_parse(lang.code)
         date_format = posix_to_ldml(lang.date_format, locale=locale)
         datetime_format = f"{date_format} {posix_to_ldml(lang.time_format, locale=locale)}"
