@@ -867,7 +867,7 @@ class KometPaylink(models.Model):
         """How the public pages write amounts, quantities, dates and times: in the environment's
         language and, for times, the customer's time zone, as Odoo's format_amount, formatLang,
         format_date and format_datetime write them. The language is read once per page: those
-        functions read it again for every value, which cost the page more than its queries."""
+        functions look it up again for every value, which was a fifth of the page's own time."""
         lang = get_lang(self.env)
         number_format = (
             ast.literal_eval(lang.grouping),
