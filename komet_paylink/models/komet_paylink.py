@@ -521,15 +521,22 @@ class KometPaylink(models.Model):
         statement links of the same customer, company and currency."""
         self.ensure_one()
         if self.is_statement:
-            return [
-                ("is_statement", "=", True),
-                ("partner_id", "=", self.partner_id.id),
-                ("company_id", "=", self.company_id.id),
-                ("currency_id", "=", self.currency_id.id),
-            ]
+            return self._paylink_statement_domain(
+                self.partner_id, self.company_id, self.currency_id
+            )
         if self.move_id:
             return [("move_id", "=", self.move_id.id)]
         return [("sale_order_id", "=", self.sale_order_id.id)]
+
+    @api.model
+    def _paylink_statement_domain(self, partner, company, currency):
+        """The statement links of one customer in one company and one currency."""
+        return [
+            ("is_statement", "=", True),
+            ("partner_id", "=", partner.id),
+            ("company_id", "=", company.id),
+            ("currency_id", "=", currency.id),
+        ]
 
     @api.model
     def _paylink_user_may_send(self, documents):
@@ -601,12 +608,9 @@ class KometPaylink(models.Model):
         for vals, documents in zip(vals_list, documents_list, strict=True):
             if vals.get("move_ids"):
                 statement_domains.append(
-                    [
-                        ("is_statement", "=", True),
-                        ("partner_id", "=", documents.commercial_partner_id.id),
-                        ("company_id", "=", documents.company_id.id),
-                        ("currency_id", "=", documents.currency_id.id),
-                    ]
+                    self._paylink_statement_domain(
+                        documents.commercial_partner_id, documents.company_id, documents.currency_id
+                    )
                 )
             elif documents._name == "account.move":
                 move_ids.append(documents.id)
@@ -701,9 +705,10 @@ class KometPaylink(models.Model):
             if reason:
                 link._paylink_mark_revoked(_("Payment link closed: %(reason)s", reason=reason))
                 continue
+            payable_documents = link._paylink_payable_documents()
             for transaction in link.sudo().transaction_ids:
                 documents = transaction._paylink_documents()
-                payable = documents & link._paylink_payable_documents()
+                payable = documents & payable_documents
                 keep_amount = link._paylink_amount_due(payable) if payable == documents else 0
                 transaction._paylink_expire_sessions(keep_amount=keep_amount)
 
@@ -1000,8 +1005,9 @@ class KometPaylink(models.Model):
         self.ensure_one()
         if not self.is_statement:
             return self._paylink_document().sudo()
-        chosen = self.move_ids.sudo().filtered(lambda move: move.id in set(invoice_ids or ()))
-        if len(chosen) != len(set(invoice_ids or ())):
+        wanted_ids = set(invoice_ids or ())
+        chosen = self.move_ids.sudo().filtered(lambda move: move.id in wanted_ids)
+        if len(chosen) != len(wanted_ids):
             raise UserError(_("Some of the chosen invoices are not on this statement."))
         if not chosen:
             raise UserError(_("Tick at least one invoice to pay."))
