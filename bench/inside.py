@@ -74,7 +74,11 @@ def pdf(env, invoice_id, url, runs):
     report = env["ir.actions.report"]
     renders = {
         "plain": lambda: report._render_qweb_pdf("account.account_invoices", invoice.ids)[0],
-        "link": lambda: invoice._paylink_render_pdf(url)[1],
+        "link": lambda: invoice._paylink_stamp_pdf(
+            url,
+            invoice._paylink_amount_due(),
+            report._render_qweb_pdf("account.account_invoices", invoice.ids)[0],
+        ),
     }
     times, pdfs = {"plain": [], "link": []}, {}
     for run in range(runs + 1):  # run 0 warms templates, assets and wkhtmltopdf up

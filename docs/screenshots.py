@@ -88,10 +88,8 @@ def prepare(env, base_url, work):
     Path(work, "invoice.pdf").write_bytes(pdf.raw)
 
     # A link's URL is readable only on the record just created, before anything else runs.
-    Paylink = env["komet.paylink"]
-    single = Paylink.create({"move_id": env.ref("komet_paylink.demo_invoice_cornershop").id})
+    single = env.ref("komet_paylink.demo_invoice_cornershop")._paylink_email_new_link()
     urls = {"pay": single.url}
-    single._paylink_send_email()
     open_invoices = env["account.move"].search(
         [
             ("partner_id", "=", greengrocer.partner_id.id),
@@ -100,9 +98,8 @@ def prepare(env, base_url, work):
             ("payment_state", "in", ("not_paid", "partial")),
         ]
     )
-    statement = Paylink.create({"move_ids": [(6, 0, open_invoices.ids)]})
+    statement = open_invoices._paylink_email_new_link(statement=True)
     urls["statement"] = statement.url
-    statement._paylink_send_email()
     env.cr.commit()
     sys.stdout.write(RESULT_MARK + json.dumps(urls))
     sys.stdout.write("\n")

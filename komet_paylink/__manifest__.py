@@ -1,7 +1,7 @@
 {
     "name": "Komet Payment Links",
     "summary": "Email invoices with a Pay now button and QR code, paid through Stripe Checkout",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Accounting/Payment Providers",
     "author": "Komet",
     "website": "https://github.com/komet/komet_paylink",

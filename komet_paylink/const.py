@@ -30,6 +30,27 @@ STATE_EXPIRED = "expired"
 STATE_REVOKED = "revoked"
 ACTIVE_STATES = (STATE_SENT, STATE_OPENED)
 
+# What the public page shows of a link: the form to pay, a payment being confirmed, the
+# receipt, the request for a new link, or the one 404 body of unknown and revoked tokens.
+PAGE_ACTIVE = "active"
+PAGE_PROCESSING = "processing"
+PAGE_PAID = "paid"
+PAGE_EXPIRED = "expired"
+PAGE_GONE = "gone"
+
+# What the page after Checkout says of the attempt that came back.
+RETURN_PAID = "paid"
+RETURN_PROCESSING = "processing"
+RETURN_CANCELLED = "cancelled"
+RETURN_FAILED = "failed"
+RETURN_CLOSED = "closed"
+# The transaction states that mean a payment of a document is on its way (a bank debit is
+# confirmed days later): while one exists, no link offers Pay for the document. As Odoo's own
+# portal (`account_payment`'s `_has_to_be_paid`), a transfer announced by the customer (the
+# providers without an online flow) does not count.
+PROCESSING_TX_STATES = ("pending", "authorized")
+OFFLINE_PROVIDER_CODES = ("none", "custom")
+
 # The XML ids of the five roles, in the order the settings list them.
 ROLE_XMLIDS = (
     "komet_paylink.group_role_admin",
@@ -58,6 +79,21 @@ CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
 STRIPE_TEXT_MAX_LENGTH = 250
 # The payment page lists a document's first lines; its PDF has them all.
 PAY_PAGE_MAX_LINES = 5
+# The columns the payment page reads of the link, in the query that finds it by its token.
+PAY_PAGE_LINK_FIELDS = [
+    "token_hash",
+    "state",
+    "is_statement",
+    "move_id",
+    "sale_order_id",
+    "partner_id",
+    "company_id",
+    "currency_id",
+    "amount",
+    "sent_at",
+    "expires_at",
+    "paid_at",
+]
 # The columns the payment page reads of the records it shows (see `_paylink_fetch_page_fields`).
 PAY_PAGE_MOVE_FIELDS = [
     "name",
@@ -67,12 +103,14 @@ PAY_PAGE_MOVE_FIELDS = [
     "partner_id",
     "company_id",
     "currency_id",
+    "commercial_partner_id",
     "invoice_date",
     "invoice_date_due",
     "amount_untaxed",
     "amount_tax",
     "amount_total",
     "amount_residual",
+    "komet_paylink_processing_since",
 ]
 PAY_PAGE_CURRENCY_FIELDS = ["name", "symbol", "position", "rounding", "decimal_places"]
 PAY_PAGE_COMPANY_FIELDS = ["name", "partner_id", "currency_id", "email", "phone"]
@@ -88,6 +126,7 @@ PAY_PAGE_PARTNER_FIELDS = [
     "is_company",
     "company_name",
     "commercial_company_name",
+    "commercial_partner_id",
     "street",
     "street2",
     "zip",

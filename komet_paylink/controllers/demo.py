@@ -2,7 +2,7 @@ from odoo import http
 from odoo.http import request
 
 from .. import const
-from ..models.komet_paylink_event import PaylinkRetryLater
+from ..exceptions import PaylinkRetryLater
 from .main import PaylinkController
 
 

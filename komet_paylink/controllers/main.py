@@ -3,8 +3,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from .. import const, utils
-from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
-from ..models.komet_paylink_event import PaylinkRetryLater
+from ..exceptions import PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
+from . import page_values
 
 
 class PaylinkController(http.Controller):
@@ -26,7 +26,7 @@ class PaylinkController(http.Controller):
     )
     def pay_page(self, token, **kwargs):
         """Show the link; a GET or HEAD changes nothing, as mail scanners fetch every link."""
-        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        link_sudo = self._find_link(token)
         return self._render_link_page(link_sudo, token)
 
     @http.route(
@@ -37,8 +37,8 @@ class PaylinkController(http.Controller):
         sitemap=False,
     )
     def pay_checkout(self, token, **kwargs):
-        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
-        if link_sudo._paylink_page_state() != "active":
+        link_sudo = self._find_link(token)
+        if link_sudo._paylink_page_state() != const.PAGE_ACTIVE:
             return self._render_link_page(link_sudo, token)
         invoice_ids = utils.parse_ids(request.httprequest.form.getlist("invoice_ids"))
         if invoice_ids is None:
@@ -62,8 +62,8 @@ class PaylinkController(http.Controller):
     )
     def pay_renew(self, token, **kwargs):
         """Email a fresh link to the address on file, never to one typed on the page."""
-        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
-        if link_sudo._paylink_page_state() != "expired":
+        link_sudo = self._find_link(token)
+        if link_sudo._paylink_page_state() != const.PAGE_EXPIRED:
             return self._render_link_page(link_sudo, token)
         try:
             masked_email = link_sudo._paylink_request_renewal(request.httprequest.remote_addr)
@@ -86,20 +86,17 @@ class PaylinkController(http.Controller):
     def pay_pdf(self, token, invoice=None, **kwargs):
         """Serve the document's stored PDF (for a statement link, the stored PDF of one of its
         invoices), only to a link that is live or paid."""
-        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        link_sudo = self._find_link(token)
         state = link_sudo._paylink_page_state()
-        if state == "gone":
+        if state == const.PAGE_GONE:
             return self._render_not_found()
-        if state == "expired":
+        if state == const.PAGE_EXPIRED:
             return self._render_link_page(link_sudo, token)
-        if link_sudo.is_statement:
-            invoice_ids = utils.parse_ids([invoice])
-            pdf_and_name = invoice_ids and link_sudo._paylink_statement_pdf(invoice_ids[0])
-            if not pdf_and_name:
-                return self._render_not_found()
-            pdf, filename = pdf_and_name
-        else:
-            pdf, filename = link_sudo._paylink_document_pdf()
+        invoice_ids = utils.parse_ids([invoice]) if link_sudo.is_statement else [None]
+        pdf_and_name = invoice_ids and link_sudo._paylink_pdf(invoice_ids[0])
+        if not pdf_and_name:
+            return self._render_not_found()
+        pdf, filename = pdf_and_name
         return request.make_response(
             pdf,
             headers=[
@@ -129,11 +126,15 @@ class PaylinkController(http.Controller):
     @http.route(
         _return_route, type="http", auth="public", methods=["GET"], website=True, sitemap=False
     )
-    def pay_return(self, cancelled=None, **kwargs):
-        """Say how the checkout went; never book anything: only verified webhooks do."""
+    def pay_return(self, cancelled=None, session_id=None, attempt=None, **kwargs):
+        """Say how the attempt that came back went; never book anything: only verified
+        webhooks do."""
         link_sudo = self._checkout_link_from_session()
-        outcome = link_sudo._paylink_return_outcome(cancelled=bool(cancelled))
-        return self._render("komet_paylink.pay_return", link_sudo, outcome=outcome)
+        transaction = page_values.returned_transaction(link_sudo, session_id, attempt)
+        outcome = page_values.return_outcome(link_sudo, transaction, bool(cancelled))
+        return self._render(
+            "komet_paylink.pay_return", link_sudo, outcome=outcome, attempt=transaction.id
+        )
 
     @http.route(
         f"{_return_route}/retry",
@@ -143,15 +144,22 @@ class PaylinkController(http.Controller):
         website=True,
         sitemap=False,
     )
-    def pay_retry(self, **kwargs):
+    def pay_retry(self, attempt=None, **kwargs):
+        """Pay again what the attempt that came back was to pay."""
         link_sudo = self._checkout_link_from_session()
-        if link_sudo._paylink_page_state() != "active":
-            return self._render("komet_paylink.pay_return", link_sudo, outcome="closed")
+        if link_sudo._paylink_page_state() != const.PAGE_ACTIVE:
+            return self._render("komet_paylink.pay_return", link_sudo, outcome=const.RETURN_CLOSED)
+        transaction = page_values.returned_transaction(link_sudo, attempt=attempt)
         try:
-            checkout_url = link_sudo._paylink_start_checkout()
+            invoice_ids = page_values.retry_invoice_ids(link_sudo, transaction)
+            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
         except UserError as error:
             return self._render(
-                "komet_paylink.pay_return", link_sudo, outcome="cancelled", error=str(error)
+                "komet_paylink.pay_return",
+                link_sudo,
+                outcome=const.RETURN_CANCELLED,
+                error=str(error),
+                attempt=transaction.id,
             )
         return request.redirect(checkout_url, code=303, local=False)
 
@@ -180,6 +188,13 @@ class PaylinkController(http.Controller):
 
     # === TOOLS === #
 
+    def _find_link(self, token):
+        """The link of `token` (sudoed: the token is the access check), with what its page
+        reads fetched at once, or an empty recordset."""
+        link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        page_values.fetch_page_fields(link_sudo)
+        return link_sudo
+
     def _checkout_link_from_session(self):
         """The link this browser last went to pay: the session was set after a token check."""
         link_id = request.session.get(self._session_key)
@@ -187,10 +202,10 @@ class PaylinkController(http.Controller):
 
     def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
         state = link_sudo._paylink_page_state()
-        if state == "gone":
+        if state == const.PAGE_GONE:
             return self._render_not_found()
         if status is None:
-            status = 410 if state == "expired" else 200
+            status = 410 if state == const.PAGE_EXPIRED else 200
         return self._render(
             "komet_paylink.pay_page",
             link_sudo,
@@ -199,7 +214,7 @@ class PaylinkController(http.Controller):
             token=token,
             error=error,
             renewed_to=renewed_to,
-            newer_link=link_sudo._paylink_newer_link() if state == "expired" else None,
+            newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
         )
 
     def _render(self, template, link_sudo, status=200, **values):
@@ -207,13 +222,13 @@ class PaylinkController(http.Controller):
         if company.id in request.env.user._get_company_ids():
             # The page's company as the environment's: rendering reads it, not the user's.
             request.update_context(allowed_company_ids=company.ids)
-        lang = link_sudo._paylink_customer_lang()
+        lang = page_values.customer_lang(link_sudo)
         if lang:
             request.update_context(lang=lang)
         link_sudo = link_sudo.with_env(request.env(su=True))
         html_lang = (request.env.lang or "en_US").replace("_", "-")
         values.update(
-            link_sudo._paylink_page_values(),
+            page_values.page_values(link_sudo),
             link=link_sudo,
             res_company=company,
             pay_route=self._pay_route,

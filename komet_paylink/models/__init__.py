@@ -1,3 +1,4 @@
+from . import komet_paylink_document_mixin  # isort: skip (inherited by the models below)
 from . import (
     account_move,
     account_move_line,

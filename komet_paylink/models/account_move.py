@@ -1,20 +1,29 @@
 import io
+import logging
+from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
 
-from .. import pay_box
-from ..const import ACTIVE_STATES, ROLE_GROUPS
+from .. import const, pay_box, utils
+
+_logger = logging.getLogger(__name__)
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _name = "account.move"
+    _inherit = ["account.move", "komet.paylink.document.mixin"]
+
+    _paylink_link_field = "move_id"
+    _paylink_statement_field = "move_ids"
+    _paylink_report = "account.account_invoices"
 
     komet_paylink_ids = fields.One2many(
         string="Payment Links",
         comodel_name="komet.paylink",
         inverse_name="move_id",
-        groups=ROLE_GROUPS,
+        groups=const.ROLE_GROUPS,
     )
     komet_paylink_statement_ids = fields.Many2many(
         string="Statement Payment Links",
@@ -22,43 +31,23 @@ class AccountMove(models.Model):
         relation="komet_paylink_statement_move_rel",
         column1="move_id",
         column2="link_id",
-        groups=ROLE_GROUPS,
+        groups=const.ROLE_GROUPS,
     )
-    komet_paylink_count = fields.Integer(
-        string="Payment Link Count",
-        compute="_compute_komet_paylink_count",
-        groups=ROLE_GROUPS,
-    )
-
-    # === COMPUTE METHODS === #
-
-    @api.depends("komet_paylink_ids", "komet_paylink_statement_ids")
-    def _compute_komet_paylink_count(self):
-        for move in self:
-            move.komet_paylink_count = len(
-                move.komet_paylink_ids | move.komet_paylink_statement_ids
-            )
 
     # === ACTION METHODS === #
-
-    def action_view_komet_paylinks(self):
-        self.ensure_one()
-        return self.env["komet.paylink"]._paylink_list_action(
-            ["|", ("move_id", "=", self.id), ("move_ids", "in", self.id)]
-        )
 
     def action_komet_paylink_send_statement(self):
         """Email the customer of the selected invoices one payment link for all of them, from
         which they pick which to pay (the invoice list's action)."""
-        link = self.env["komet.paylink"]._paylink_send_statement(self)
-        return link._paylink_sent_notification()
+        link = self._paylink_send_statement()
+        return self.env["res.partner"]._paylink_sent_notification(link)
 
     def action_komet_paylink_email_docs(self):
         """The Email Docs button of the invoice list: Odoo's Send dialog for this invoice."""
         self.ensure_one()
         return self.action_send_and_print()
 
-    # === BUSINESS METHODS === #
+    # === BUSINESS METHODS - WHAT IS DUE === #
 
     def _paylink_amount_due(self):
         """What the customer pays now, as Odoo's own invoice payment computes it: the
@@ -66,14 +55,32 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self._get_invoice_next_payment_values().get("amount_due", self.amount_residual)
 
-    def _paylink_bill_to(self):
+    def _paylink_state_reason(self):
+        """Override of `komet.paylink.document.mixin`: not a posted customer invoice with
+        something left to pay."""
         self.ensure_one()
-        return self.partner_id
+        if self.move_type != "out_invoice":
+            return _("%(name)s is not a customer invoice.", name=self.display_name)
+        if self.state == "draft":
+            return _("Invoice %(name)s is a draft: post it first.", name=self.display_name)
+        if self.state == "cancel":
+            return _("Invoice %(name)s is cancelled.", name=self.display_name)
+        if self.currency_id.is_zero(self.amount_total):
+            return _("Invoice %(name)s has nothing to pay.", name=self.display_name)
+        if self.payment_state in ("paid", "in_payment", "reversed"):
+            return _("Invoice %(name)s is already paid.", name=self.display_name)
+        if self.currency_id.compare_amounts(self.amount_residual, 0) <= 0:
+            return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
+        return False
+
+    def _paylink_commercial_partner(self):
+        self.ensure_one()
+        return self.commercial_partner_id
+
+    # === BUSINESS METHODS - THE PAGE === #
 
     def _paylink_page_details(self):
-        """What the payment page shows of the invoice: the bill-to, its dates, its product
-        lines (dicts: name, quantity, subtotal) and the amount due, with its lines read in one
-        query."""
+        """Override of `komet.paylink.document.mixin`, with the lines read in one query."""
         self.ensure_one()
         lines = self.env["account.move.line"].search_fetch(
             [("move_id", "=", self.id), ("display_type", "in", ("product", "payment_term"))],
@@ -95,22 +102,120 @@ class AccountMove(models.Model):
             ],
         }
 
-    def _paylink_unpayable_reason(self):
-        """Return why this document cannot get a payment link, or False when it can."""
-        self.ensure_one()
-        if self.move_type != "out_invoice":
-            return _("%(name)s is not a customer invoice.", name=self.display_name)
-        if self.state == "draft":
-            return _("Invoice %(name)s is a draft: post it first.", name=self.display_name)
-        if self.state == "cancel":
-            return _("Invoice %(name)s is cancelled.", name=self.display_name)
-        if self.currency_id.is_zero(self.amount_total):
-            return _("Invoice %(name)s has nothing to pay.", name=self.display_name)
-        if self.payment_state in ("paid", "in_payment", "reversed"):
-            return _("Invoice %(name)s is already paid.", name=self.display_name)
-        if self.currency_id.compare_amounts(self.amount_residual, 0) <= 0:
-            return _("Invoice %(name)s has nothing left to pay.", name=self.display_name)
-        return False
+    def _paylink_kept_pdf(self):
+        return self.invoice_pdf_report_id
+
+    # === BUSINESS METHODS - STATEMENTS === #
+
+    def _paylink_check_statement(self):
+        """Refuse a statement link unless these are invoices that can get a link, of one
+        customer, in one company and one currency.
+
+        :raise UserError: with what is wrong, before anything changes.
+        """
+        if len(self.commercial_partner_id) > 1:
+            raise UserError(_("A statement link pays the invoices of one customer only."))
+        if len(self.company_id) > 1:
+            raise UserError(_("A statement link pays the invoices of one company only."))
+        if len(self.currency_id) > 1:
+            raise UserError(_("A statement link pays invoices in one currency only."))
+        for invoice in self:
+            reason = invoice._paylink_unsendable_reason()
+            if reason:
+                raise UserError(reason)
+
+    def _paylink_statement_link_values(self):
+        """The stored values of a new statement link for these invoices."""
+        return {
+            "is_statement": True,
+            "move_ids": [Command.set(self.ids)],
+            "partner_id": self.commercial_partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "amount": sum(self.mapped("amount_residual")),
+        }
+
+    def _paylink_send_statement(self):
+        """Make a statement link for these invoices (one customer's, in one company and one
+        currency) and email it to the customer.
+
+        :return: the new link.
+        :raise UserError: the invoices cannot be paid together, or the customer has no email.
+        :raise AccessError: the user may not send payment links for them.
+        """
+        if not self:
+            raise UserError(_("There is no open invoice to put on a statement link."))
+        partner = self.commercial_partner_id
+        if len(partner) == 1 and not partner.email:
+            raise UserError(
+                _("%(partner)s has no email address to send the link to.", partner=partner.name)
+            )
+        return self._paylink_email_new_link(statement=True)
+
+    # === BUSINESS METHODS - REMINDERS === #
+
+    @api.model
+    def _paylink_reminder_steps(self):
+        """The reminder steps of the settings, e.g. (3, 10, 30); none when the setting is empty
+        or unreadable (the settings refuse an unreadable value; a hand-edited one stops
+        reminders rather than guess)."""
+        param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_REMINDER_DAYS)
+        try:
+            return utils.parse_reminder_days(param)
+        except ValueError:
+            _logger.warning("Payment reminders are off: the reminder days setting is unreadable.")
+            return ()
+
+    @api.model
+    def _cron_paylink_send_reminders(self):
+        """Email every overdue customer invoice again, with a fresh payment link, when it
+        reaches a reminder step (days after its due date).
+
+        Once per step: the link a reminder makes keeps its step, and an invoice whose links
+        already reminded it at the highest step it reached gets nothing; after a missed run
+        only that highest step is sent, never the smaller ones later. Never after payment,
+        never while a payment of it is being confirmed, and never to a customer who opted out.
+        Each invoice is sent in its own savepoint, so that one failure does not stop the others.
+        """
+        steps = self._paylink_reminder_steps()
+        if not steps:
+            return
+        today = fields.Date.context_today(self)
+        invoices = self.search(
+            [
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+                ("amount_residual", ">", 0),
+                ("invoice_date_due", "<=", today - timedelta(days=steps[0])),
+                ("komet_paylink_processing_since", "=", False),
+                ("partner_id.email", "!=", False),
+                ("commercial_partner_id.komet_paylink_opt_out", "=", False),
+            ],
+            order="invoice_date_due, id",
+        )
+        reminded = dict(
+            self.env["komet.paylink"]
+            .sudo()
+            ._read_group(
+                [("move_id", "in", invoices.ids), ("reminder_days", ">", 0)],
+                ["move_id"],
+                ["reminder_days:max"],
+            )
+        )
+        sent = failed = 0
+        for invoice in invoices:
+            step = utils.reminder_step_reached(steps, (today - invoice.invoice_date_due).days)
+            if step <= reminded.get(invoice, 0) or invoice._paylink_unsendable_reason():
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    invoice._paylink_send_reminder(step)
+                sent += 1
+            except Exception:  # one invoice's failure must not stop the others
+                failed += 1
+                _logger.exception("Payment reminder of invoice %s failed.", invoice.id)
+        _logger.info("Sent %s payment reminder(s); %s failed.", sent, failed)
 
     def _paylink_send_reminder(self, days):
         """Email this overdue invoice again through Odoo's invoice sending, as an automatic
@@ -121,27 +226,34 @@ class AccountMove(models.Model):
             self, sending_methods={"email"}, komet_paylink_reminder_days=days
         )
 
-    def _paylink_render_pdf(self, url):
-        """The invoice PDF with the Pay box of `url`: the PDF Odoo keeps for the invoice when
-        there is one, else a plain render, never a second render with the link.
+    # === BUSINESS METHODS - THE EMAIL === #
 
-        :return: (filename, PDF bytes)
+    def _paylink_email_parts(self, link, pdf_content=None, label=None):
+        """What an email of this invoice carries for `link`, in every sending path: the
+        invoice PDF with the Pay box of the link, and the Pay now button, both for the link's
+        amount. The Pay box is drawn on `pdf_content` (the PDF Odoo rendered for this sending),
+        else on the PDF Odoo keeps, else on a plain render: the invoice is never rendered twice.
+
+        :return: ((file name, PDF bytes), button markup)
         """
         self.ensure_one()
         pdf_content = (
-            self.invoice_pdf_report_id.raw
+            pdf_content
+            or self.invoice_pdf_report_id.raw
             or (
                 self.env["ir.actions.report"]
                 .with_company(self.company_id)
-                ._render_qweb_pdf("account.account_invoices", self.ids)[0]
+                ._render_qweb_pdf(self._paylink_report, self.ids)[0]
             )
         )
-        return self._get_invoice_report_filename(), self._paylink_stamp_pdf(url, pdf_content)
+        filename = self._get_invoice_report_filename()
+        attachment = (filename, self._paylink_stamp_pdf(link.url, link.amount, pdf_content))
+        return attachment, self._paylink_email_button(link, label=label)
 
-    def _paylink_stamp_pdf(self, url, pdf_content):
+    def _paylink_stamp_pdf(self, url, amount, pdf_content):
         """Return a copy of `pdf_content`, the PDF Odoo rendered for this invoice, followed by a
-        page with the Pay box of `url`: the Pay now button (a link annotation), the amount due,
-        the link's rule and its QR code.
+        page with the Pay box of `url` for `amount`: the Pay now button (a link annotation), the
+        amount due, the link's rule and its QR code.
 
         The invoice's own pages are left exactly as rendered, and the document's embedded
         files (e.g. Factur-X) and metadata are kept: the copy is the legal invoice plus a
@@ -153,7 +265,6 @@ class AccountMove(models.Model):
         reader = OdooPdfFileReader(io.BytesIO(pdf_content), strict=False)
         last_page = reader.pages[-1]
         page_size = (float(last_page.mediabox.width), float(last_page.mediabox.height))
-        Paylink = self.env["komet.paylink"]
         box = pay_box.pay_box_pdf(
             url,
             page_size,
@@ -161,13 +272,13 @@ class AccountMove(models.Model):
             amount_line=_(
                 "Invoice %(name)s: %(amount)s due.",
                 name=self.name,
-                amount=self.currency_id.format(self._paylink_amount_due()),
+                amount=self.currency_id.format(amount),
             ),
             button_label=_("Pay now"),
             rule_lines=[
                 _(
                     "The link is active for %(hours)s hours after you first open it.",
-                    hours=Paylink._paylink_lifetime_hours(),
+                    hours=self.env["komet.paylink"]._paylink_lifetime_hours(),
                 ),
                 _("You can also scan the QR code with your phone."),
             ],
@@ -184,6 +295,13 @@ class AccountMove(models.Model):
 
     # === OVERRIDES === #
 
+    def _post(self, soft=True):
+        """Override of `account` to close the links of the orders that a posted invoice now
+        takes the payment of."""
+        posted = super()._post(soft=soft)
+        posted._paylink_sync_links()
+        return posted
+
     def button_draft(self):
         """Override of `account` to close the payment links of invoices reset to draft (a
         statement link goes on for its other invoices)."""
@@ -198,19 +316,13 @@ class AccountMove(models.Model):
         return res
 
     def _paylink_sync_links(self):
-        """Bring the live links of these invoices, and of their sale orders, in line with what
-        is due now."""
+        """Override of `komet.paylink.document.mixin`: the links of these invoices' orders
+        follow them too."""
         invoices = self.filtered(lambda move: move.move_type == "out_invoice")
         if not invoices:
             return
+        links = invoices._paylink_live_links()
         orders = invoices.sudo().invoice_line_ids.sale_line_ids.order_id
-        self.env["komet.paylink"].sudo().search(
-            [
-                ("state", "in", ACTIVE_STATES),
-                "|",
-                "|",
-                ("move_id", "in", invoices.ids),
-                ("move_ids", "in", invoices.ids),
-                ("sale_order_id", "in", orders.ids),
-            ]
-        )._paylink_sync_with_documents()
+        if orders:
+            links |= orders._paylink_live_links()
+        self._paylink_sync_with_links(links)

@@ -2,7 +2,7 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import api, models
+from odoo import _, api, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_date, str2bool
 from odoo.tools.pdf import PdfReadError
@@ -59,11 +59,7 @@ class AccountMoveSend(models.AbstractModel):
             sender = author.id
         else:
             include = self._paylink_default_include(move)
-        settings["komet_paylink_include"] = (
-            bool(include)
-            and not move._paylink_unpayable_reason()
-            and not move.partner_id._paylink_opt_out_reason()
-        )
+        settings["komet_paylink_include"] = bool(include) and not move._paylink_unsendable_reason()
         settings["komet_paylink_sender"] = sender
         return settings
 
@@ -76,7 +72,7 @@ class AccountMoveSend(models.AbstractModel):
             include = sending_data["komet_paylink_include"]
         else:
             include = self.with_user(author)._paylink_default_include(move)
-        return include and self.env["komet.paylink"].with_user(author)._paylink_user_may_send(move)
+        return include and move.with_user(author)._paylink_user_may_send()
 
     @api.model
     def _paylink_send_by_default(self):
@@ -88,9 +84,8 @@ class AccountMoveSend(models.AbstractModel):
         """The Payment Link box starts checked for a pending invoice when the setting says so."""
         return (
             self._paylink_send_by_default()
-            and not move._paylink_unpayable_reason()
-            and not move.partner_id._paylink_opt_out_reason()
-            and self.env["komet.paylink"]._paylink_user_may_send(move)
+            and not move._paylink_unsendable_reason()
+            and move._paylink_user_may_send()
         )
 
     # === DOCUMENTS === #
@@ -135,8 +130,8 @@ class AccountMoveSend(models.AbstractModel):
 
     @api.model
     def _paylink_prepare_link(self, move, move_data):
-        """Make the link and the emailed copy of the invoice PDF with its Pay box, drawn on the
-        PDF Odoo rendered: the invoice is rendered once."""
+        """Make the link, and what the email carries for it (see `_paylink_email_parts`): the
+        Pay box is drawn on the PDF Odoo rendered, so the invoice is rendered once."""
         link = self._paylink_create_link(
             move,
             move_data.get("komet_paylink_sender"),
@@ -144,14 +139,10 @@ class AccountMoveSend(models.AbstractModel):
         )
         if not link:
             return
-        move_data["komet_paylink_url"] = link.url
         pdf_values = move_data.get("pdf_attachment_values")
-        pdf_content = pdf_values["raw"] if pdf_values else move.invoice_pdf_report_id.raw
-        if pdf_content:
-            move_data["komet_paylink_pdf"] = (
-                move._get_invoice_report_filename(),
-                move._paylink_stamp_pdf(link.url, pdf_content),
-            )
+        move_data["komet_paylink_pdf"], move_data["komet_paylink_button"] = (
+            move._paylink_email_parts(link, pdf_values and pdf_values["raw"])
+        )
 
     @api.model
     def _paylink_create_link(self, move, sender, reminder_days=None):
@@ -179,13 +170,12 @@ class AccountMoveSend(models.AbstractModel):
         """Override of `account` to put the Pay now button in the email and send the copy of
         the PDF with the Pay box instead of the plain one."""
         mail_params = super()._get_mail_params(move, move_data)
-        if not mail_params or not move_data.get("komet_paylink_url"):
+        if not mail_params or not move_data.get("komet_paylink_button"):
             return mail_params
-        if move_data.get("komet_paylink_pdf"):
-            filename, pdf_content = move_data["komet_paylink_pdf"]
-            mail_params["attachments"] = [
-                attachment for attachment in mail_params["attachments"] if attachment[0] != filename
-            ] + [(filename, pdf_content)]
+        filename, pdf_content = move_data["komet_paylink_pdf"]
+        mail_params["attachments"] = [
+            attachment for attachment in mail_params["attachments"] if attachment[0] != filename
+        ] + [(filename, pdf_content)]
         reminder_days = move_data.get("komet_paylink_reminder_days")
         if reminder_days:
             # In the customer's language, as the rest of the email.
@@ -203,8 +193,47 @@ class AccountMoveSend(models.AbstractModel):
             )
         mail_params["body"] = Markup("%s%s") % (
             mail_params["body"] or "",
-            self.env["komet.paylink"]._paylink_email_button(
-                move_data["komet_paylink_url"], move._paylink_amount_due(), move.currency_id
-            ),
+            move_data["komet_paylink_button"],
         )
         return mail_params
+
+    # === ALERTS === #
+
+    @api.model
+    def _paylink_alert_reasons(self, moves, flagged, reason_of):
+        """The reason of the one invoice sent or, for a batch, each flagged invoice's."""
+        if len(moves) == 1:
+            return reason_of(flagged)
+        return "; ".join(f"{move.display_name}: {reason_of(move)}" for move in flagged)
+
+    @api.model
+    def _get_alerts(self, moves, moves_data):
+        """Override of `account` to say, in both Send dialogs, which invoices go without a
+        link and why, instead of sending a dead button (the dialogs pass their Payment Link
+        box in the context, `komet_paylink_include`). Blocking for one invoice, a warning for
+        a batch, as Odoo's own alerts."""
+        alerts = super()._get_alerts(moves, moves_data)
+        include = self.env.context.get("komet_paylink_include")
+        unpayable = moves.filtered(lambda move: include and move._paylink_unpayable_reason())
+        if unpayable:
+            alerts["komet_paylink_nothing_to_pay"] = {
+                "level": "danger" if len(moves) == 1 else "warning",
+                "message": _(
+                    "No payment link can be sent: %(reasons)s",
+                    reasons=self._paylink_alert_reasons(
+                        moves, unpayable, lambda move: move._paylink_unpayable_reason()
+                    ),
+                ),
+            }
+        opted_out = moves.filtered(lambda move: move.partner_id._paylink_opt_out_reason())
+        if opted_out:
+            alerts["komet_paylink_opt_out"] = {
+                "level": "info",
+                "message": _(
+                    "Sent without a payment link: %(reasons)s",
+                    reasons=self._paylink_alert_reasons(
+                        moves, opted_out, lambda move: move.partner_id._paylink_opt_out_reason()
+                    ),
+                ),
+            }
+        return alerts

@@ -3,6 +3,7 @@ import secrets
 from odoo import api, models
 
 from .. import const, utils
+from ..exceptions import PaylinkSessionMissing
 
 
 class KometPaylinkDemo(models.AbstractModel):
@@ -25,7 +26,12 @@ class KometPaylinkDemo(models.AbstractModel):
             return self._create_session(provider, params)
         if resource == "checkout.sessions":
             transaction = self._find_transaction(args[0])
-            session = self._session(transaction) if transaction else {"id": args[0]}
+            if not transaction:
+                # As Stripe answers for a session of another mode or account.
+                raise PaylinkSessionMissing(
+                    self.env._("The payment service does not know this checkout.")
+                )
+            session = self._session(transaction)
             if action == "expire":
                 session.update(status="expired", url=None)
             return session

@@ -4,12 +4,9 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import const
+from ..exceptions import PaylinkRetryLater, PaylinkSessionMissing
 
 _logger = logging.getLogger(__name__)
-
-
-class PaylinkRetryLater(Exception):
-    """A webhook event that cannot be processed yet: answer 5xx so that Stripe retries."""
 
 
 class KometPaylinkEvent(models.Model):
@@ -74,6 +71,10 @@ class KometPaylinkEvent(models.Model):
             return "ignored"
         try:
             notification_data.update(transaction._paylink_read_back(event_type, stripe_object))
+        except PaylinkSessionMissing:
+            # Made in another mode or account: no delivery will ever find it here.
+            event_record.outcome = "unknown session"
+            return "ignored"
         except ValidationError as error:
             raise PaylinkRetryLater(str(error)) from error
         try:

@@ -7,7 +7,10 @@ import stripe
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.payment import utils as payment_utils
+
 from .. import const, utils
+from ..exceptions import PaylinkSessionMissing
 
 _logger = logging.getLogger(__name__)
 
@@ -228,6 +231,8 @@ class PaymentProvider(models.Model):
         :param str resource: a service of the SDK's `v1` namespace, e.g. 'checkout.sessions'.
         :param str action: 'create', 'retrieve', 'list' or 'expire'.
         :return: the Stripe object, as a dict.
+        :raise PaylinkSessionMissing: Stripe does not know the Checkout Session asked for.
+        :raise ValidationError: Stripe could not be reached or refused the request.
         """
         self.ensure_one()
         if (resource, action) not in const.STRIPE_OPERATIONS:
@@ -246,6 +251,10 @@ class PaymentProvider(models.Model):
         try:
             result = getattr(service, action)(*args, params=params or {}, options=options)
         except stripe.StripeError as error:
+            if resource == "checkout.sessions" and error.http_status == 404:
+                raise PaylinkSessionMissing(
+                    _("The payment service does not know this checkout.")
+                ) from error
             _logger.warning(
                 "Stripe %s.%s failed for provider %s: %s (HTTP %s)",
                 resource,
@@ -258,6 +267,27 @@ class PaymentProvider(models.Model):
                 _("The payment service could not be reached. Please try again in a moment.")
             ) from error
         return result.to_dict()
+
+    def _paylink_refund(self, payment_tx, refund_tx):
+        """Ask Stripe to refund `refund_tx`'s amount of `payment_tx`, once: the same refund
+        asked again (a lost answer, a double click) is not made twice.
+
+        :return: the Refund, as Stripe returned it.
+        """
+        self.ensure_one()
+        minor_amount = utils.to_stripe_minor_units(-refund_tx.amount, refund_tx.currency_id.name)
+        return self._paylink_stripe_request(
+            "refunds",
+            "create",
+            params={
+                "payment_intent": payment_tx.komet_stripe_payment_intent,
+                "amount": minor_amount,
+                "metadata": {"odoo_reference": refund_tx.reference},
+            },
+            idempotency_key=payment_utils.generate_idempotency_key(
+                payment_tx, scope=f"refund:{minor_amount}:{len(payment_tx.child_transaction_ids)}"
+            ),
+        )
 
     @api.model
     def _paylink_verify_webhook(self, payload, signature_header):

@@ -3,13 +3,12 @@ import logging
 import psycopg2
 
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
-from .komet_paylink import PaylinkProcessing
-from .komet_paylink_event import PaylinkRetryLater
+from ..exceptions import PaylinkProcessing, PaylinkRetryLater, PaylinkSessionMissing
 
 _logger = logging.getLogger(__name__)
 
@@ -56,10 +55,25 @@ class PaymentTransaction(models.Model):
 
     def write(self, vals):
         """Override of `payment` to keep what decides where a customer is sent and what they
-        pay out of reach of users: Billing users may write transactions."""
-        if not self.env.su and any(tx.provider_code == const.PROVIDER_CODE for tx in self):
+        pay out of reach of users: Billing users may write transactions, but neither those of
+        payment links nor which link a transaction belongs to."""
+        if not self.env.su and (
+            "komet_paylink_id" in vals
+            or any(tx.provider_code == const.PROVIDER_CODE for tx in self)
+        ):
             raise AccessError(_("Payment-link transactions cannot be changed by hand."))
         return super().write(vals)
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("komet_paylink_id", "provider_id")
+    def _check_komet_paylink_provider(self):
+        """Only a transaction of the links' own provider belongs to a link."""
+        for tx in self.filtered("komet_paylink_id"):
+            if tx.provider_code != const.PROVIDER_CODE:
+                raise ValidationError(
+                    _("Only payment-link transactions can belong to a payment link.")
+                )
 
     # === BUSINESS METHODS - PAYMENT FLOW === #
 
@@ -75,20 +89,7 @@ class PaymentTransaction(models.Model):
         # Held until this refund is recorded: a `charge.refunded` delivery for it waits, then
         # finds it, and never records it a second time.
         self._paylink_lock(for_refund=True)
-        minor_amount = utils.to_stripe_minor_units(-refund_tx.amount, refund_tx.currency_id.name)
-        refund = self.provider_id._paylink_stripe_request(
-            "refunds",
-            "create",
-            params={
-                "payment_intent": self.komet_stripe_payment_intent,
-                "amount": minor_amount,
-                "metadata": {"odoo_reference": refund_tx.reference},
-            },
-            # The same refund asked again (a lost answer, a double click) is not made twice.
-            idempotency_key=payment_utils.generate_idempotency_key(
-                self, scope=f"refund:{minor_amount}:{len(self.child_transaction_ids)}"
-            ),
-        )
+        refund = self.provider_id._paylink_refund(self, refund_tx)
         refund_tx._handle_notification_data(const.PROVIDER_CODE, {"refund": refund})
         return refund_tx
 
@@ -119,10 +120,9 @@ class PaymentTransaction(models.Model):
         """Override of `payment` to bring the transaction in line with what Stripe reports.
 
         `notification_data` holds what Stripe answered when asked, never an event's own copy:
-        'session' (a Checkout Session), 'refunds' (the refunds of the payment), 'refund' (one
-        refund, for a refund transaction) or 'dispute'. Idempotent: whatever the order or
-        number of events, a paid session books one payment and a refund is recorded once.
-        What was done is left in `notification_data['outcome']`, for the event log.
+        'session', 'refunds' (of the payment), 'refund' (for a refund transaction) or
+        'dispute'. Idempotent whatever the order or number of events; what was done is left in
+        `notification_data['outcome']`, for the event log.
 
         :raise ValidationError: the session does not match the transaction; nothing changed.
         """
@@ -170,14 +170,11 @@ class PaymentTransaction(models.Model):
         return {"dispute": stripe_object}
 
     def _paylink_lock(self, for_refund=False):
-        """Lock the transaction row so that two deliveries never book it at once.
-
-        A delivery that finds the row locked does not wait on it, holding a database connection
-        while the other one books: it is answered 503 and Stripe delivers it again later. A
-        delivery that started before the other one committed gets a serialization failure,
-        which Odoo retries; neither is an error worth logging. A refund request waits for the
-        lock and updates the row, so that a delivery which started before it commits is retried
-        and sees the refund.
+        """Lock the transaction row so that two deliveries never book it at once: one that finds
+        it locked is answered 503 (Stripe delivers it again) rather than hold a connection, and
+        one that started before the other committed fails to serialize and is retried by Odoo.
+        A refund request waits for the lock and updates the row, so that a delivery which
+        started before it is retried and sees the refund.
 
         :raise PaylinkRetryLater: another delivery is booking this transaction.
         """
@@ -264,8 +261,9 @@ class PaymentTransaction(models.Model):
         customer's credit, with a to-do for the cashiers."""
         link = self.komet_paylink_id
         documents = self._paylink_documents()
+        # Open, and still the link's customer's: the money this payment is for.
         open_documents = documents.filtered(
-            lambda document: not document._paylink_unpayable_reason()
+            lambda document: not document._paylink_closed_reason(link)
         )
         due = link._paylink_amount_due(open_documents)
         if open_documents != documents:
@@ -284,7 +282,7 @@ class PaymentTransaction(models.Model):
         if not self.is_post_processed:
             self._post_process()
         if self.currency_id.compare_amounts(self.amount, due) > 0:
-            self._paylink_schedule_cashier_activity(
+            documents._paylink_notify_cashiers(
                 _("Payment kept as customer credit: %(ref)s", ref=self.reference),
                 _(
                     "%(amount)s was paid through a payment link for %(documents)s, which had "
@@ -295,7 +293,6 @@ class PaymentTransaction(models.Model):
                     due=self.currency_id.format(due),
                     payment=self.payment_id.display_name or self.reference,
                 ),
-                documents=documents,
             )
 
     def _paylink_reject_taken_payment(self, mismatch):
@@ -307,7 +304,7 @@ class PaymentTransaction(models.Model):
                 what=mismatch,
             )
         )
-        self._paylink_schedule_cashier_activity(
+        self._paylink_documents()._paylink_notify_cashiers(
             _("Payment refused by the checks: %(ref)s", ref=self.reference),
             _(
                 "Stripe took a payment for %(ref)s (Checkout Session %(session)s) that does not "
@@ -319,11 +316,61 @@ class PaymentTransaction(models.Model):
             ),
         )
 
-    def _paylink_checkout_params(self, link, expires_at):
+    @api.model
+    def _paylink_checkout_url(self, link, amount, documents):
+        """Where `link` sends the customer to pay `amount` of `documents`: its open session for
+        exactly that (see `_paylink_reuse_checkout`), or a new one.
+
+        :raise UserError: the link expires too soon for a session, or online payment is off.
+        """
+        url = documents._paylink_open_checkouts()._paylink_reuse_checkout(
+            amount, documents, reusable=link.sudo().transaction_ids
+        )
+        if url:
+            return url
+        expires_at = utils.checkout_expiry(
+            utils.to_timestamp(fields.Datetime.now()), utils.to_timestamp(link.expires_at)
+        )
+        if expires_at is None:
+            raise UserError(
+                _("This payment link expires in less than 30 minutes: ask for a new one.")
+            )
+        # Stripe unreachable: forget the transaction, keep the customer's first open.
+        with self.env.cr.savepoint():
+            transaction = self._paylink_create_for_link(link, amount, documents)
+            return transaction._paylink_open_checkout_session(expires_at)
+
+    @api.model
+    def _paylink_create_for_link(self, link, amount, documents):
+        """A draft transaction of `link` for `amount` of `documents`, on the provider of the
+        link's company."""
+        provider = self.env["payment.provider"]._paylink_provider_for(link.company_id)
+        if provider.state == "disabled":
+            raise UserError(_("Online payment is not available at the moment. Please contact us."))
+        field = "invoice_ids" if documents._name == "account.move" else "sale_order_ids"
+        transactions = self.sudo()
+        return transactions.create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": self.env.ref("komet_paylink.payment_method_komet_checkout").id,
+                "reference": transactions._compute_reference(
+                    provider.code, **{field: [Command.set(documents.ids)]}
+                ),
+                "amount": amount,
+                "currency_id": link.currency_id.id,
+                "partner_id": link.partner_id.id,
+                "operation": "online_redirect",
+                "komet_paylink_id": link.id,
+                field: [Command.set(documents.ids)],
+            }
+        )
+
+    def _paylink_checkout_params(self, expires_at):
         """The Checkout Session to ask Stripe for: the amount comes from this transaction,
-        which took it from the database, and no link token is ever part of it."""
+        which took it from the database, and no link token is ever part of it. Back from
+        Checkout, the return page knows the attempt by its session or its transaction."""
         self.ensure_one()
-        base_url = link.company_id.get_base_url()
+        base_url = self.company_id.get_base_url()
         # What the customer and the Stripe Dashboard see: the documents' numbers.
         description = utils.shorten(", ".join(self._paylink_documents().mapped("name")))
         return {
@@ -349,17 +396,17 @@ class PaymentTransaction(models.Model):
                 "metadata": {"odoo_reference": self.reference},
             },
             "success_url": f"{base_url}{const.RETURN_ROUTE}?session_id={{CHECKOUT_SESSION_ID}}",
-            "cancel_url": f"{base_url}{const.RETURN_ROUTE}?cancelled=1",
+            "cancel_url": f"{base_url}{const.RETURN_ROUTE}?cancelled=1&attempt={self.id}",
         }
 
-    def _paylink_open_checkout_session(self, link, expires_at):
+    def _paylink_open_checkout_session(self, expires_at):
         """Create the transaction's Checkout Session and return the URL to send the customer
         to."""
         self.ensure_one()
         session = self.provider_id._paylink_stripe_request(
             "checkout.sessions",
             "create",
-            params=self._paylink_checkout_params(link, expires_at),
+            params=self._paylink_checkout_params(expires_at),
             # A fresh key per attempt: Stripe replays a failed answer to a key it has seen, and
             # a rolled-back attempt gives the next one the same transaction reference.
             idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
@@ -377,39 +424,46 @@ class PaymentTransaction(models.Model):
             raise ValidationError(_("The payment service returned no usable checkout page."))
         return url
 
-    def _paylink_reuse_checkout(self, amount, documents):
-        """Among a link's transactions, return the URL of the open Checkout Session for
-        `amount` and `documents`, read back from Stripe (never a stored address), or False.
-        Every other open session, for an older amount or other invoices of a statement, is
-        expired.
+    def _paylink_reuse_checkout(self, amount, documents, reusable):
+        """Among these open checkouts of `documents` (through any link), return the URL of the
+        one for `amount` and exactly `documents` among `reusable` (the paying link's own), read
+        back from Stripe (never a stored address), or False. Every other one is expired first,
+        so that one live way to pay the same money is left.
 
         :raise PaylinkProcessing: a session is complete but its webhook has not come yet.
-        :raise ValidationError: Stripe could not be reached.
+        :raise ValidationError: Stripe could not be reached, or refused to expire a session.
         """
         url = False
         now = utils.to_timestamp(fields.Datetime.now())
         for tx in self.sudo().filtered(lambda tx: tx.state == "draft" and tx.provider_reference):
-            # Stripe unreachable: the ValidationError stops here, rather than open a second
-            # session beside one that may still be open.
-            session = tx.provider_id._paylink_stripe_request(
-                "checkout.sessions", "retrieve", tx.provider_reference
-            )
+            try:
+                session = tx.provider_id._paylink_stripe_request(
+                    "checkout.sessions", "retrieve", tx.provider_reference
+                )
+            except PaylinkSessionMissing:
+                tx._set_canceled(_("Stripe does not know this Checkout Session any more."))
+                continue
             if session.get("status") == "complete":
                 raise PaylinkProcessing(
                     _("Your payment is being confirmed: you do not need to pay again.")
                 )
-            reusable = (
+            if (
                 not url
+                and tx in reusable
                 and tx._paylink_documents() == documents
                 and session.get("status") == "open"
                 and session.get("amount_total")
                 == utils.to_stripe_minor_units(amount, tx.currency_id.name)
                 and (session.get("expires_at") or 0) > now + const.CHECKOUT_REUSE_MARGIN_SECONDS
-            )
-            if reusable:
+            ):
                 url = tx._paylink_checked_checkout_url(session)
-            else:
-                tx._paylink_expire_sessions()
+                continue
+            tx._paylink_expire_sessions()
+            if tx.komet_expire_pending:
+                # Stripe unreachable: the old session may still be open, so no second one.
+                raise ValidationError(
+                    _("The payment service could not be reached. Please try again in a moment.")
+                )
         return url
 
     def _paylink_expire_sessions(self, keep_amount=None):
@@ -434,6 +488,9 @@ class PaymentTransaction(models.Model):
                             tx, scope="checkout.sessions.expire"
                         ),
                     )
+            except PaylinkSessionMissing:
+                # Made in another mode or account (demo, test, live): it can never be paid here.
+                session = {"status": "expired"}
             except ValidationError:
                 tx.komet_expire_pending = True
                 continue
@@ -471,10 +528,8 @@ class PaymentTransaction(models.Model):
         return outcome
 
     def _paylink_apply_refund(self, refund):
-        """Apply a Refund as Stripe reports it to this refund transaction.
-
-        :return: 'done', 'pending', 'error' or 'unchanged'.
-        """
+        """Apply a Refund as Stripe reports it to this refund transaction; return 'done',
+        'pending', 'error' or 'unchanged'."""
         self.ensure_one()
         self.provider_reference = refund.get("id")
         status = refund.get("status")
@@ -483,7 +538,7 @@ class PaymentTransaction(models.Model):
                 return "unchanged"
             self._set_done()
             self._post_process()
-            self.source_transaction_id._paylink_log_on_documents(
+            self.source_transaction_id._paylink_documents()._paylink_log(
                 _(
                     "Refund of %(amount)s recorded (Stripe refund %(refund)s).",
                     amount=self.currency_id.format(-self.amount),
@@ -508,17 +563,14 @@ class PaymentTransaction(models.Model):
         return "error"
 
     def _paylink_record_dispute(self, dispute):
-        """Tell the cashiers that the customer disputes this payment.
-
-        :return: 'dispute'.
-        """
+        """Tell the cashiers that the customer disputes this payment; return 'dispute'."""
         self.ensure_one()
         amount = payment_utils.to_major_currency_units(
             dispute.get("amount") or 0,
             self.currency_id,
             arbitrary_decimal_number=utils.stripe_decimals(self.currency_id.name),
         )
-        self._paylink_schedule_cashier_activity(
+        self._paylink_documents()._paylink_notify_cashiers(
             _("Payment disputed: %(ref)s", ref=self.reference),
             _(
                 "The customer disputed %(amount)s of payment %(ref)s at their bank (reason: "
@@ -532,33 +584,11 @@ class PaymentTransaction(models.Model):
         )
         return "dispute"
 
-    # === BUSINESS METHODS - CHATTER === #
-
     def _paylink_documents(self):
         """The documents this transaction pays: its invoices, else its orders."""
         self.ensure_one()
-        return self.invoice_ids or self.sale_order_ids or self.komet_paylink_id._paylink_documents()
-
-    def _paylink_log_on_documents(self, body):
-        self.ensure_one()
-        for document in self._paylink_documents().sudo():
-            document._message_log(body=body)
-
-    def _paylink_schedule_cashier_activity(self, summary, note, documents=None):
-        """Put a to-do on the paid documents for each cashier of the company (failing any, the
-        company's payment-link admins), so that a person acts."""
-        self.ensure_one()
-        users = self.env["res.users"]
-        for xmlid in ("komet_paylink.group_role_cashier", "komet_paylink.group_role_admin"):
-            users = (
-                self.env.ref(xmlid)
-                .sudo()
-                .users.filtered(lambda user: self.company_id in user.company_ids and not user.share)
-            )
-            if users:
-                break
-        for document in (documents or self._paylink_documents()).sudo():
-            for user in users or self.env.ref("base.user_admin"):
-                document.activity_schedule(
-                    "mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id
-                )
+        return (
+            self.invoice_ids
+            or self.sale_order_ids
+            or self.komet_paylink_id._paylink_linked_documents()
+        )

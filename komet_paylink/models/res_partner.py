@@ -40,6 +40,8 @@ class ResPartner(models.Model):
         Paylink = self.env["komet.paylink"]
         # Outside the five roles: refused as such, not as "no invoice".
         Paylink.check_access("create")
+        if reason := self._paylink_opt_out_reason():
+            raise UserError(reason)
         invoices = (
             self.env["account.move"]
             .sudo()
@@ -56,7 +58,8 @@ class ResPartner(models.Model):
         # A Sales user's statement lists the invoices they may send links for: their own.
         invoices = invoices.filtered(
             lambda move: (
-                not move._paylink_unpayable_reason() and Paylink._paylink_user_may_send(move)
+                not move._paylink_unsendable_reason()
+                and move.with_env(self.env)._paylink_user_may_send()
             )
         )
         if not invoices:
@@ -68,9 +71,33 @@ class ResPartner(models.Model):
                     company=self.env.company.name,
                 )
             )
+        # Made as the user: their role and record rules decide, not the sudo of the search.
+        invoices = invoices.with_env(self.env)
         links = Paylink
         for currency in invoices.currency_id:
-            links |= Paylink._paylink_send_statement(
-                invoices.filtered(lambda move, currency=currency: move.currency_id == currency)
+            links |= invoices.filtered(
+                lambda move, currency=currency: move.currency_id == currency
+            )._paylink_send_statement()
+        return self._paylink_sent_notification(links)
+
+    @api.model
+    def _paylink_sent_notification(self, links):
+        """The notification that tells a staff member where new statement links went."""
+        message = "\n".join(
+            self.env._(
+                "Payment link for %(amount)s (%(count)s invoices) sent to %(email)s.",
+                amount=link._paylink_format_amount(),
+                count=len(link.move_ids),
+                email=link.partner_id.email,
             )
-        return links._paylink_sent_notification()
+            for link in links
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": message,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }

@@ -1,10 +1,15 @@
-from odoo import _, api, fields, models
+from odoo import _, fields, models
 
 from ..const import ROLE_GROUPS
 
 
 class SaleOrder(models.Model):
-    _inherit = "sale.order"
+    _name = "sale.order"
+    _inherit = ["sale.order", "komet.paylink.document.mixin"]
+
+    _paylink_link_field = "sale_order_id"
+    _paylink_bill_to_field = "partner_invoice_id"
+    _paylink_report = "sale.action_report_saleorder"
 
     komet_paylink_ids = fields.One2many(
         string="Payment Links",
@@ -12,24 +17,6 @@ class SaleOrder(models.Model):
         inverse_name="sale_order_id",
         groups=ROLE_GROUPS,
     )
-    komet_paylink_count = fields.Integer(
-        string="Payment Link Count",
-        compute="_compute_komet_paylink_count",
-        groups=ROLE_GROUPS,
-    )
-
-    # === COMPUTE METHODS === #
-
-    @api.depends("komet_paylink_ids")
-    def _compute_komet_paylink_count(self):
-        for order in self:
-            order.komet_paylink_count = len(order.komet_paylink_ids)
-
-    # === ACTION METHODS === #
-
-    def action_view_komet_paylinks(self):
-        self.ensure_one()
-        return self.env["komet.paylink"]._paylink_list_action([("sale_order_id", "=", self.id)])
 
     # === BUSINESS METHODS === #
 
@@ -59,13 +46,34 @@ class SaleOrder(models.Model):
         )
         return self.amount_total - received - sum(own_transactions.mapped("amount"))
 
-    def _paylink_bill_to(self):
+    def _paylink_state_reason(self):
+        """Override of `komet.paylink.document.mixin`: cancelled, nothing left to pay, or
+        invoiced: once a posted invoice of the order is open, that invoice takes the payment,
+        and the order's own link closes (two links would take the same money)."""
         self.ensure_one()
-        return self.partner_invoice_id
+        if self.state == "cancel":
+            return _("Order %(name)s is cancelled.", name=self.display_name)
+        invoices = self._paylink_open_invoices()
+        if invoices:
+            return _(
+                "Order %(name)s is invoiced: pay its invoice %(invoices)s instead.",
+                name=self.display_name,
+                invoices=", ".join(invoices.mapped("name")),
+            )
+        if self.currency_id.compare_amounts(self._paylink_amount_due(), 0) <= 0:
+            return _("Order %(name)s has nothing left to pay.", name=self.display_name)
+        return False
+
+    def _paylink_open_invoices(self):
+        """The order's posted customer invoices that still take a payment."""
+        self.ensure_one()
+        return self.sudo().invoice_ids.filtered(
+            lambda move: move.move_type == "out_invoice" and not move._paylink_state_reason()
+        )
 
     def _paylink_page_details(self):
-        """What the payment page shows of the order: the invoice address, its dates, its
-        product lines (dicts: name, quantity, subtotal) and the amount due."""
+        """Override of `komet.paylink.document.mixin`: the invoice address, the order's date
+        and validity, its product lines."""
         self.ensure_one()
         lines = self.order_line.filtered(lambda line: not line.display_type)
         return {
@@ -83,18 +91,3 @@ class SaleOrder(models.Model):
                 for line in lines
             ],
         }
-
-    def _paylink_unpayable_reason(self):
-        """Return why this order cannot get a payment link, or False when it can."""
-        self.ensure_one()
-        if self.state == "cancel":
-            return _("Order %(name)s is cancelled.", name=self.display_name)
-        if self.currency_id.compare_amounts(self._paylink_amount_due(), 0) <= 0:
-            return _("Order %(name)s has nothing left to pay.", name=self.display_name)
-        return False
-
-    def _paylink_invoices_to_pay(self):
-        """The posted customer invoices of the orders that still have an amount due."""
-        return self.invoice_ids.filtered(
-            lambda move: move.move_type == "out_invoice" and not move._paylink_unpayable_reason()
-        )

@@ -3,6 +3,7 @@ from . import (
     test_concurrency,
     test_link_lifecycle,
     test_money_edges,
+    test_one_way_to_pay,
     test_opt_out,
     test_pay_headers,
     test_pay_page,

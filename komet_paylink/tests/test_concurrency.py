@@ -3,14 +3,13 @@ import threading
 import time
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
-from ..models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
-from ..models.komet_paylink_event import PaylinkRetryLater
+from ..exceptions import PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
 
 
 @tagged("post_install", "-at_install")
@@ -153,6 +152,36 @@ class TestConcurrency(TransactionCase):
         )
         self.assertEqual(sessions, 1)
 
+    def test_pay_on_a_statement_and_on_the_invoice_link_at_once_leaves_one_checkout(self):
+        """Test that Pay pressed at the same instant on a statement link and on the invoice's
+        own link, for the same invoice, leaves one open Checkout Session for it: the second
+        waits for the first, then expires its session."""
+        statement_id = self._committed(
+            lambda env: (
+                env["komet.paylink"].create({"move_ids": [Command.set([self.invoice_id])]}).id
+            )
+        )
+        with self._slowly("komet.paylink.demo", "_create_session"):
+            urls, errors = self._at_once(
+                [
+                    lambda env: env["komet.paylink"].browse(self.link_id)._paylink_start_checkout(),
+                    lambda env: (
+                        env["komet.paylink"]
+                        .browse(statement_id)
+                        ._paylink_start_checkout([self.invoice_id])
+                    ),
+                ]
+            )
+        self.assertFalse(errors)
+        self.assertEqual(len(urls), 2)
+        open_checkouts = self._count(
+            "SELECT count(*) FROM payment_transaction t "
+            "JOIN account_invoice_transaction_rel r ON r.transaction_id = t.id "
+            "WHERE r.invoice_id = %s AND t.state = 'draft' AND t.provider_reference IS NOT NULL",
+            self.invoice_id,
+        )
+        self.assertEqual(open_checkouts, 1)
+
     def test_two_confirmations_at_the_same_instant_book_one_payment(self):
         """Test that a payment confirmed twice at the same instant (a double click on the
         checkout, two deliveries of its events) books one payment and pays the invoice."""
@@ -217,7 +246,7 @@ class TestConcurrency(TransactionCase):
         def send(env):
             return env["komet.paylink"].create({"move_id": self.invoice_id}).id
 
-        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+        with self._slowly("account.move", "_paylink_revoke_live_links"):
             link_ids, errors = self._at_once(send)
         self.assertTrue(link_ids, errors)
         self.assertEqual(len(link_ids) + len(errors), 2)
@@ -234,7 +263,7 @@ class TestConcurrency(TransactionCase):
         def send(env):
             return env["komet.paylink"].create({"move_id": self.invoice_id}).id
 
-        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+        with self._slowly("account.move", "_paylink_revoke_live_links"):
             link_ids, errors = self._at_once(send)
         self.assertFalse(errors)
         self.assertEqual(len(link_ids), 2)
@@ -263,7 +292,7 @@ class TestConcurrency(TransactionCase):
             customer.action_komet_paylink_send_statement()
             return customer_id
 
-        with self._slowly("komet.paylink", "_paylink_revoke_live_links"):
+        with self._slowly("account.move", "_paylink_revoke_live_links"):
             results, errors = self._at_once(send)
         self.assertTrue(results, errors)
         for error in errors:

@@ -8,6 +8,7 @@ from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount, format_date, format_datetime, formatLang
 from odoo.tools.translate import TranslationImporter
 
+from ..controllers import page_values
 from .common import PaylinkCommon, PaylinkHttpCommon
 
 
@@ -99,7 +100,9 @@ class TestPayPageDetails(PaylinkHttpCommon, HttpCase):
         self._set_demo_mode(True)
         link, token = self._send_link()
         link._paylink_register_open()
-        link.sudo()._paylink_create_transaction(link.amount)._set_pending()
+        self.env["payment.transaction"]._paylink_create_for_link(
+            link, link.amount, link._paylink_documents()
+        )._set_pending()
         page = self.url_open(f"/pay/{token}").text
         self.assertIn("Payment being confirmed", page)
         self.assertIn("You do not need to pay again", page)
@@ -119,7 +122,7 @@ class TestPayPageFormatting(PaylinkCommon):
         for code in ("en_US", "fr_FR", "en_IN", "hi_IN"):
             self.env["res.lang"]._activate_lang(code)
             env = self.env(context=dict(self.env.context, lang=code, tz="Asia/Kolkata"))
-            formatters = link.with_env(env)._paylink_page_formatters()
+            formatters = page_values.page_formatters(env, link.partner_id, link.currency_id)
             for currency in currencies:
                 for amount in amounts:
                     self.assertEqual(
@@ -193,7 +196,9 @@ class TestPayPageAccessibility(PaylinkHttpCommon, HttpCase):
         self._set_demo_mode(True)
         link, token = self._send_link()
         link._paylink_register_open()
-        link.sudo()._paylink_create_transaction(link.amount)._set_pending()
+        self.env["payment.transaction"]._paylink_create_for_link(
+            link, link.amount, link._paylink_documents()
+        )._set_pending()
         self.assertNoAxeViolations(f"/pay/{token}")
 
     def test_not_found_page(self):

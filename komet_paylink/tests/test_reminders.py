@@ -111,6 +111,23 @@ class TestReminders(PaylinkCommon):
         self._run_reminders(45)
         self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [10, 30])
 
+    def test_no_reminder_while_a_payment_is_being_confirmed(self):
+        """Test that an overdue invoice whose bank debit is being confirmed gets no reminder
+        (and so no second way to pay), and gets one once the debit failed."""
+        invoice = self._late_invoice()
+        provider = self.env["payment.provider"]._paylink_provider_for(invoice.company_id)
+        provider._paylink_set_account(demo_mode=True)
+        link = self.Paylink.sudo().create({"move_id": invoice.id})
+        transaction = self.env["payment.transaction"]._paylink_create_for_link(
+            link, link.amount, invoice
+        )
+        transaction._set_pending()
+        self._run_reminders(3)
+        self.assertFalse(self._reminder_links(invoice))
+        transaction._set_error("refused")
+        self._run_reminders(3)
+        self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [3])
+
     def test_no_reminder_after_payment(self):
         """Test that a paid invoice gets no more reminders."""
         invoice = self._late_invoice()
@@ -164,7 +181,7 @@ class TestReminders(PaylinkCommon):
             return original(move, days)
 
         self.patch(AccountMove, "_paylink_send_reminder", send_reminder)
-        with self.assertLogs("odoo.addons.komet_paylink.models.komet_paylink", "ERROR"):
+        with self.assertLogs("odoo.addons.komet_paylink.models.account_move", "ERROR"):
             self._run_reminders(3)
         self.assertFalse(self._reminder_links(first))
         self.assertEqual(self._reminder_links(second).mapped("reminder_days"), [3])
@@ -215,7 +232,7 @@ class TestReminderSettings(PaylinkCommon):
         )
         self.env["res.config.settings"].create({"komet_paylink_reminder_days": False}).execute()
         self.assertFalse(self.env["res.config.settings"].create({}).komet_paylink_reminder_days)
-        self.assertEqual(self.Paylink._paylink_reminder_steps(), ())
+        self.assertEqual(self.env["account.move"]._paylink_reminder_steps(), ())
 
     def test_invalid_reminder_days_are_refused(self):
         self.env["res.config.settings"].create({"komet_paylink_reminder_days": "3,10"}).execute()

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.komet_paylink.models.komet_paylink import PaylinkRateLimited, PaylinkSuperseded
+from odoo.addons.komet_paylink.exceptions import PaylinkRateLimited, PaylinkSuperseded
 
 from .common import PaylinkHttpCommon
 

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class AccountMoveSendBatchWizard(models.TransientModel):
@@ -20,52 +20,22 @@ class AccountMoveSendBatchWizard(models.TransientModel):
     def _compute_komet_paylink_include(self):
         """Checked for the users whose role may send links, who see the box."""
         for wizard in self:
-            wizard.komet_paylink_include = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.move_ids
-            )
+            wizard.komet_paylink_include = wizard.move_ids._paylink_user_may_send()
 
     @api.depends("move_ids")
     def _compute_komet_paylink_can_send(self):
         for wizard in self:
-            wizard.komet_paylink_can_send = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.move_ids
-            )
+            wizard.komet_paylink_can_send = wizard.move_ids._paylink_user_may_send()
 
     @api.depends("komet_paylink_include")
     def _compute_alerts(self):
-        """Override of `account` to list the invoices that will go without a link."""
-        res = super()._compute_alerts()
-        for wizard in self.filtered("komet_paylink_include"):
-            unpayable = wizard.move_ids.filtered(lambda move: move._paylink_unpayable_reason())
-            if unpayable:
-                wizard.alerts = {
-                    **(wizard.alerts or {}),
-                    "komet_paylink_nothing_to_pay": {
-                        "level": "warning",
-                        "message": _(
-                            "These invoices have nothing to pay and will be sent without a "
-                            "payment link: %(names)s",
-                            names=", ".join(unpayable.mapped("display_name")),
-                        ),
-                    },
-                }
+        """Override of `account` to pass the Payment Link box on to the alerts, which
+        `account.move.send._get_alerts` builds."""
         for wizard in self:
-            opted_out = wizard.move_ids.filtered(
-                lambda move: move.partner_id._paylink_opt_out_reason()
-            )
-            if opted_out:
-                wizard.alerts = {
-                    **(wizard.alerts or {}),
-                    "komet_paylink_opt_out": {
-                        "level": "info",
-                        "message": _(
-                            "These customers asked not to receive payment links; their "
-                            "invoices are sent without one: %(names)s",
-                            names=", ".join(opted_out.mapped("display_name")),
-                        ),
-                    },
-                }
-        return res
+            include = wizard.komet_paylink_include
+            super(
+                AccountMoveSendBatchWizard, wizard.with_context(komet_paylink_include=include)
+            )._compute_alerts()
 
     # === ACTION METHODS === #
 

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class AccountMoveSendWizard(models.TransientModel):
@@ -24,9 +24,7 @@ class AccountMoveSendWizard(models.TransientModel):
     @api.depends("move_id")
     def _compute_komet_paylink_can_send(self):
         for wizard in self:
-            wizard.komet_paylink_can_send = self.env["komet.paylink"]._paylink_user_may_send(
-                wizard.move_id
-            )
+            wizard.komet_paylink_can_send = wizard.move_id._paylink_user_may_send()
 
     @api.depends("move_id")
     def _compute_komet_paylink_opt_out(self):
@@ -35,33 +33,13 @@ class AccountMoveSendWizard(models.TransientModel):
 
     @api.depends("komet_paylink_include")
     def _compute_alerts(self):
-        """Override of `account` to say why a document gets no link instead of sending a
-        dead button."""
-        res = super()._compute_alerts()
-        for wizard in self.filtered("komet_paylink_include"):
-            reason = wizard.move_id._paylink_unpayable_reason()
-            if reason:
-                wizard.alerts = {
-                    **(wizard.alerts or {}),
-                    "komet_paylink_nothing_to_pay": {
-                        "level": "danger",
-                        "message": _("No payment link can be sent: %(reason)s", reason=reason),
-                    },
-                }
+        """Override of `account` to pass the Payment Link box on to the alerts, which
+        `account.move.send._get_alerts` builds."""
         for wizard in self:
-            reason = wizard.move_id.partner_id._paylink_opt_out_reason()
-            if reason:
-                wizard.alerts = {
-                    **(wizard.alerts or {}),
-                    "komet_paylink_opt_out": {
-                        "level": "info",
-                        "message": _(
-                            "The invoice is sent without a payment link: %(reason)s",
-                            reason=reason,
-                        ),
-                    },
-                }
-        return res
+            include = wizard.komet_paylink_include
+            super(
+                AccountMoveSendWizard, wizard.with_context(komet_paylink_include=include)
+            )._compute_alerts()
 
     # === BUSINESS METHODS === #
 

@@ -1,0 +1,175 @@
+"""What the /pay/ templates show, beside the controller as `portal` keeps
+`_prepare_portal_layout_values`: the values of a link's page and how it writes amounts, quantities,
+dates and times. Read-only: nothing here changes a record."""
+
+import ast
+
+import babel.dates
+import pytz
+
+from odoo import fields
+from odoo.tools import float_round
+from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
+
+from .. import const, utils
+
+
+def customer_lang(link_sudo):
+    """The customer's language for the public pages, when it is installed, else False."""
+    lang = link_sudo.partner_id.lang
+    return lang if lang and lang in dict(link_sudo.env["res.lang"].get_installed()) else False
+
+
+def fetch_page_fields(link_sudo):
+    """Read what the public page shows of the invoices, the customer, the company and the
+    currency, in the queries the ORM would make anyway, but only the columns shown: reading
+    their whole wide rows costs the page more than its queries do."""
+    if not link_sudo or link_sudo.state == const.STATE_REVOKED:
+        return
+    # Odoo fetches a field and every other prefetchable field of its model on first read:
+    # fetched first, these columns are all the page reads.
+    invoices = link_sudo.move_ids if link_sudo.is_statement else link_sudo.move_id
+    invoices.fetch(const.PAY_PAGE_MOVE_FIELDS)
+    link_sudo.currency_id.fetch(const.PAY_PAGE_CURRENCY_FIELDS)
+    link_sudo.company_id.fetch(const.PAY_PAGE_COMPANY_FIELDS)
+    # The customer and the company's contact, which the page shows too, in one query.
+    customer_and_company = link_sudo.partner_id | link_sudo.company_id.partner_id
+    customer_and_company.fetch(const.PAY_PAGE_PARTNER_FIELDS)
+
+
+def page_formatters(env, partner, currency):
+    """How the public pages write amounts, quantities, dates and times: in the environment's
+    language and, for times, the customer's time zone, as Odoo's format_amount, formatLang,
+    format_date and format_datetime write them. The language is read once per page: those
+    functions look it up again for every value, which was a fifth of the page's own time."""
+    lang = get_lang(env)
+    number_format = (
+        ast.literal_eval(lang.grouping),
+        lang.thousands_sep or "",
+        lang.decimal_point,
+    )
+    locale = babel_locale_parse(lang.code)
+    date_format = posix_to_ldml(lang.date_format, locale=locale)
+    datetime_format = f"{date_format} {posix_to_ldml(lang.time_format, locale=locale)}"
+    quantity_digits = env["decimal.precision"].precision_get("Product Unit of Measure")
+    try:
+        tz = pytz.timezone(env.context.get("tz") or partner.tz or "UTC")
+    except pytz.UnknownTimeZoneError:
+        tz = pytz.utc
+    # A page shows the same amount several times (due, total, the Pay button).
+    amounts = {}
+
+    def format_money(amount, currency=currency):
+        if (amount, currency) not in amounts:
+            number = utils.format_number(
+                currency.round(amount), currency.decimal_places, *number_format
+            )
+            amounts[amount, currency] = utils.format_money(
+                number, currency.symbol, currency.position == "before"
+            )
+        return amounts[amount, currency]
+
+    def format_quantity(quantity):
+        rounded = float_round(quantity, precision_digits=quantity_digits)
+        return utils.format_number(rounded, quantity_digits, *number_format)
+
+    def format_page_date(value):
+        return babel.dates.format_date(value, date_format, locale=locale) if value else ""
+
+    def format_page_datetime(value):
+        if not value:
+            return ""
+        when = pytz.utc.localize(value).astimezone(tz)
+        return babel.dates.format_datetime(when, datetime_format, locale=locale)
+
+    return {
+        "format_money": format_money,
+        "format_quantity": format_quantity,
+        "format_page_date": format_page_date,
+        "format_page_datetime": format_page_datetime,
+    }
+
+
+def page_values(link_sudo):
+    """What the public pages show of the link (empty for no link): the document and its
+    details, or a statement's invoices; the bill-to; and how to write amounts and times."""
+    values = page_formatters(link_sudo.env, link_sudo.partner_id, link_sudo.currency_id)
+    if not link_sudo:
+        return {**values, "document": link_sudo.browse(), "statement_invoices": []}
+    link_sudo.ensure_one()
+    document = link_sudo._paylink_document()
+    values.update(document=document, statement_invoices=statement_invoices(link_sudo))
+    if document:
+        details = document._paylink_page_details()
+        lines = details.pop("lines")
+        values.update(
+            details,
+            shown_lines=[
+                {
+                    "name": line["name"],
+                    "quantity": values["format_quantity"](line["quantity"]),
+                    "subtotal": values["format_money"](line["subtotal"]),
+                }
+                for line in lines[: const.PAY_PAGE_MAX_LINES]
+            ],
+            more_lines=max(len(lines) - const.PAY_PAGE_MAX_LINES, 0),
+        )
+    else:
+        values.update(bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due())
+    values["processing_since"] = link_sudo._paylink_documents()._paylink_processing_since_on(
+        link_sudo
+    )
+    bill_to = values["bill_to"]
+    # Only what the address shows of the country and the state, in the page's language.
+    bill_to.country_id.fetch(["name", "code", "address_format"])
+    bill_to.state_id.fetch(["name", "code"])
+    values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
+    return values
+
+
+def statement_invoices(link_sudo):
+    """The invoices a statement link lists, oldest first, each with why it cannot be paid now
+    (False when it can): [(invoice, reason)]. Empty for a link that pays one document."""
+    if not link_sudo.is_statement:
+        return []
+    invoices = link_sudo._paylink_documents().sorted(
+        lambda move: (move.invoice_date or fields.Date.today(), move.id)
+    )
+    return [(invoice, invoice._paylink_unpayable_reason(link_sudo)) for invoice in invoices]
+
+
+def returned_transaction(link_sudo, session_id=None, attempt=None):
+    """The attempt of the link that Checkout sent the customer back from: by its session
+    (success) or its transaction (cancel), else the newest."""
+    transactions = link_sudo.transaction_ids.sorted("id", reverse=True)
+    returned = transactions.filtered(
+        lambda tx: (
+            (session_id and tx.provider_reference == session_id)
+            or (attempt and str(tx.id) == str(attempt))
+        )
+    )
+    return returned[:1] or transactions[:1]
+
+
+def return_outcome(link_sudo, transaction, cancelled):
+    """What the page after Checkout says of `transaction`, the attempt that came back
+    (`const.RETURN_*`): the state the webhooks left, never anything booked here."""
+    if not link_sudo:
+        return const.RETURN_PROCESSING
+    if transaction.state == "done" or link_sudo._paylink_page_state() == const.PAGE_PAID:
+        return const.RETURN_PAID
+    if transaction.state in const.PROCESSING_TX_STATES:
+        return const.RETURN_PROCESSING
+    if transaction.state == "error":
+        return const.RETURN_FAILED
+    if cancelled or transaction.state == "cancel":
+        return const.RETURN_CANCELLED
+    return const.RETURN_PROCESSING
+
+
+def retry_invoice_ids(link_sudo, transaction):
+    """What Try again pays: on a statement, the invoices of the attempt that came back that
+    can still be paid (None for a link of one document)."""
+    if not link_sudo.is_statement:
+        return None
+    return (transaction.invoice_ids & link_sudo._paylink_payable_documents()).ids
