@@ -31,11 +31,14 @@ class AccountMoveSendBatchWizard(models.TransientModel):
     def _compute_alerts(self):
         """Override of `account` to pass the Payment Link box on to the alerts, which
         `account.move.send._get_alerts` builds."""
-        for wizard in self:
-            include = wizard.komet_paylink_include
-            super(
-                AccountMoveSendBatchWizard, wizard.with_context(komet_paylink_include=include)
-            )._compute_alerts()
+        if len(self) > 1:
+            for wizard in self:
+                wizard._compute_alerts()
+            return None
+        include = self.komet_paylink_include
+        return super(
+            AccountMoveSendBatchWizard, self.with_context(komet_paylink_include=include)
+        )._compute_alerts()
 
     # === ACTION METHODS === #
 
