@@ -20,7 +20,6 @@ PARAM_LIFETIME_HOURS = "komet_paylink.lifetime_hours"
 PARAM_UNOPENED_DAYS = "komet_paylink.unopened_days"
 PARAM_SEND_BY_DEFAULT = "komet_paylink.send_by_default"
 PARAM_STRIPE_API_BASE = "komet_paylink.stripe_api_base"
-PARAM_REMINDER_DAYS = "komet_paylink.reminder_days"
 
 # The link states, in the order a link lives them.
 STATE_SENT = "sent"
@@ -77,6 +76,9 @@ CHECKOUT_MIN_LIFETIME_SECONDS = 30 * 60
 CHECKOUT_MAX_LIFETIME_SECONDS = 24 * 60 * 60
 # What Stripe shows of a Checkout Session's product name and description, kept readable.
 STRIPE_TEXT_MAX_LENGTH = 250
+# A statement link lists, and one payment pays, at most this many invoices: a customer's
+# real open items, and what one form and one page serve at a constant cost.
+STATEMENT_MAX_INVOICES = 300
 # The payment page lists a document's first lines; its PDF has them all.
 PAY_PAGE_MAX_LINES = 5
 # The columns the payment page reads of the link, in the query that finds it by its token.
@@ -134,6 +136,9 @@ PAY_PAGE_PARTNER_FIELDS = [
     "state_id",
     "country_id",
 ]
+# Within this many seconds of a link's last checkout, Pay asks Stripe nothing: the same choice
+# goes back to the session just opened, another one is asked to wait.
+CHECKOUT_THROTTLE_SECONDS = 10
 # An open Checkout Session is reused only while it has at least this long to live.
 CHECKOUT_REUSE_MARGIN_SECONDS = 5 * 60
 # Where a live provider may send a customer: Stripe Checkout's own pages.
@@ -180,6 +185,12 @@ REFUND_STATUS_MAPPING = {
 }
 WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_TIMEOUT_SECONDS = 20
+
+# Scheduled jobs work in batches of this many records, each committed on its own and the job
+# retriggered until done (Odoo's cron progress API): a run killed by the worker's time limit
+# loses one batch at most. A reminder costs about 1.5 s (its PDF): ten fit any time limit.
+REMINDER_BATCH_SIZE = 10
+EXPIRY_BATCH_SIZE = 50
 
 # A customer may ask for a new link for a document once in this many minutes.
 RENEWAL_COOLDOWN_MINUTES = 10

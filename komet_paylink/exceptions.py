@@ -4,7 +4,7 @@ from odoo.exceptions import UserError, ValidationError
 
 
 class PaylinkRateLimited(UserError):
-    """A customer asked for new links faster than the cooldown allows."""
+    """A customer asked faster than allowed: new links, or presses of Pay."""
 
 
 class PaylinkProcessing(UserError):

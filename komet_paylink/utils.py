@@ -22,7 +22,7 @@ def shorten(text, limit=const.STRIPE_TEXT_MAX_LENGTH):
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-def parse_ids(values, limit=200):
+def parse_ids(values, limit=const.STATEMENT_MAX_INVOICES):
     """Record ids from a request's form values, or None when any is not a positive integer
     (or there are more than `limit`): a request's ids are never trusted further."""
     if len(values) > limit:
@@ -159,6 +159,18 @@ def format_reminder_days(steps):
 def reminder_step_reached(steps, days_overdue):
     """The highest step an invoice `days_overdue` days past its due date has reached, or 0."""
     return max((step for step in steps if step <= days_overdue), default=0)
+
+
+def reminder_step_to_send(steps, due_date, today, since=None, last_step=0):
+    """The reminder step to send `today` for an invoice due on `due_date`, or 0: the highest
+    step reached, when it is above the last one sent (`last_step`: after a missed run only the
+    highest step goes, never the smaller ones later) and was reached on or after `since`, the
+    day reminders were switched on (a step passed before that is never sent late: switching
+    reminders on mails no backlog)."""
+    step = reminder_step_reached(steps, (today - due_date).days)
+    if step <= last_step or (since and due_date + timedelta(days=step) < since):
+        return 0
+    return step
 
 
 def unopened_deadline(sent_at, unopened_days):
@@ -298,3 +310,24 @@ def signature_timestamp_is_fresh(signature_header, now, tolerance):
             except ValueError:
                 return False
     return False
+
+
+def session_mismatch(session, *, session_id, reference, livemode, currency, minor_amount):
+    """Why a Checkout Session read back from Stripe is not the one a transaction expects
+    (its id, reference, mode, currency and amount in minor units), or False when it is."""
+    checks = (
+        (session.get("id") == session_id, "session id"),
+        (session.get("client_reference_id") == reference, "reference"),
+        (bool(session.get("livemode")) == livemode, "mode"),
+        ((session.get("currency") or "").upper() == currency, "currency"),
+        (session.get("amount_total") == minor_amount, "amount"),
+    )
+    wrong = [name for ok, name in checks if not ok]
+    return ", ".join(wrong) if wrong else False
+
+
+def statement_reference_prefix(names):
+    """A short transaction reference for a payment of several documents: the first one's name
+    and how many more (Stripe takes 200 characters of `client_reference_id`; joined names
+    of a few dozen invoices do not fit)."""
+    return names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"

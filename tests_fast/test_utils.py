@@ -6,6 +6,7 @@ themselves belong here or in test_helpers.py.
 
 import ast
 import sys
+from datetime import date, timedelta
 
 import pytest
 from conftest import ADDON_PATH, load_pure_module
@@ -81,3 +82,57 @@ def test_reminder_days_are_stored_sorted_without_duplicates():
 )
 def test_reminder_step_reached_is_the_highest_step_passed(days_overdue, step):
     assert load_pure_module("utils").reminder_step_reached((3, 10, 30), days_overdue) == step
+
+
+@pytest.mark.parametrize(
+    ("today_offset", "since_offset", "last_step", "step"),
+    [
+        (3, None, 0, 3),  # the first step, reminders on for ever
+        (12, None, 3, 10),  # the next step
+        (12, None, 10, 0),  # already sent
+        (40, None, 3, 30),  # a missed run: only the highest step reached
+        (40, 40, 0, 0),  # switched on today: every step passed before is skipped
+        (40, 30, 0, 30),  # switched on the day step 30 was reached: it goes
+        (40, 31, 0, 0),  # switched on the day after: it never goes
+    ],
+)
+def test_reminder_step_to_send_skips_what_was_sent_or_passed_before_switching_on(
+    today_offset, since_offset, last_step, step
+):
+    utils = load_pure_module("utils")
+    due = date(2026, 1, 5)
+    since = due + timedelta(days=since_offset) if since_offset is not None else None
+    today = due + timedelta(days=today_offset)
+    assert utils.reminder_step_to_send((3, 10, 30), due, today, since, last_step) == step
+
+
+def test_session_mismatch_names_what_differs():
+    utils = load_pure_module("utils")
+    session = {
+        "id": "cs_1",
+        "client_reference_id": "INV/1",
+        "livemode": False,
+        "currency": "eur",
+        "amount_total": 1150,
+    }
+    expected = {
+        "session_id": "cs_1",
+        "reference": "INV/1",
+        "livemode": False,
+        "currency": "EUR",
+        "minor_amount": 1150,
+    }
+    assert utils.session_mismatch(session, **expected) is False
+    assert utils.session_mismatch(session, **{**expected, "minor_amount": 1}) == "amount"
+    assert (
+        utils.session_mismatch(session, **{**expected, "livemode": True, "reference": "X"})
+        == "reference, mode"
+    )
+
+
+def test_a_statement_reference_stays_short_whatever_the_count():
+    utils = load_pure_module("utils")
+    names = [f"INV/2026/{number:05d}" for number in range(1, 301)]
+    assert utils.statement_reference_prefix(names[:1]) == "INV/2026/00001"
+    assert utils.statement_reference_prefix(names) == "INV/2026/00001 +299"
+    assert len(utils.statement_reference_prefix(names)) <= 200

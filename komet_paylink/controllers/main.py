@@ -40,12 +40,20 @@ class PaylinkController(http.Controller):
         link_sudo = self._find_link(token)
         if link_sudo._paylink_page_state() != const.PAGE_ACTIVE:
             return self._render_link_page(link_sudo, token)
-        invoice_ids = utils.parse_ids(request.httprequest.form.getlist("invoice_ids"))
+        ticked = request.httprequest.form.getlist("invoice_ids")
+        invoice_ids = utils.parse_ids(ticked)
         if invoice_ids is None:
             error = _("The choice of invoices is not valid.")
+            if len(ticked) > const.STATEMENT_MAX_INVOICES:
+                error = _(
+                    "One payment pays at most %(count)s invoices: untick some, and pay them next.",
+                    count=const.STATEMENT_MAX_INVOICES,
+                )
             return self._render_link_page(link_sudo, token, error=error, status=400)
         try:
             checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
+        except PaylinkRateLimited as error:
+            return self._render_link_page(link_sudo, token, error=str(error), status=429)
         except ValidationError as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=503)
         except UserError as error:

@@ -2,8 +2,11 @@ import io
 import logging
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
 
 from .. import const, pay_box, utils
@@ -24,6 +27,13 @@ class AccountMove(models.Model):
         comodel_name="komet.paylink",
         inverse_name="move_id",
         groups=const.ROLE_GROUPS,
+    )
+    komet_paylink_reminder_step = fields.Integer(
+        string="Last Payment Reminder (Days Overdue)",
+        help="The reminder step this invoice was last emailed at (or failed to be): each step is "
+        "sent once.",
+        readonly=True,
+        copy=False,
     )
     komet_paylink_statement_ids = fields.Many2many(
         string="Statement Payment Links",
@@ -119,6 +129,13 @@ class AccountMove(models.Model):
             raise UserError(_("A statement link pays the invoices of one company only."))
         if len(self.currency_id) > 1:
             raise UserError(_("A statement link pays invoices in one currency only."))
+        if len(self) > const.STATEMENT_MAX_INVOICES:
+            raise UserError(
+                _(
+                    "A statement link pays at most %(count)s invoices: select fewer.",
+                    count=const.STATEMENT_MAX_INVOICES,
+                )
+            )
         for invoice in self:
             reason = invoice._paylink_unsendable_reason()
             if reason:
@@ -155,34 +172,18 @@ class AccountMove(models.Model):
     # === BUSINESS METHODS - REMINDERS === #
 
     @api.model
-    def _paylink_reminder_steps(self):
-        """The reminder steps of the settings, e.g. (3, 10, 30); none when the setting is empty
-        or unreadable (the settings refuse an unreadable value; a hand-edited one stops
-        reminders rather than guess)."""
-        param = self.env["ir.config_parameter"].sudo().get_param(const.PARAM_REMINDER_DAYS)
-        try:
-            return utils.parse_reminder_days(param)
-        except ValueError:
-            _logger.warning("Payment reminders are off: the reminder days setting is unreadable.")
-            return ()
-
-    @api.model
-    def _cron_paylink_send_reminders(self):
-        """Email every overdue customer invoice again, with a fresh payment link, when it
-        reaches a reminder step (days after its due date).
-
-        Once per step: the link a reminder makes keeps its step, and an invoice whose links
-        already reminded it at the highest step it reached gets nothing; after a missed run
-        only that highest step is sent, never the smaller ones later. Never after payment,
-        never while a payment of it is being confirmed, and never to a customer who opted out.
-        Each invoice is sent in its own savepoint, so that one failure does not stop the others.
-        """
-        steps = self._paylink_reminder_steps()
+    def _paylink_reminders_due(self, company, steps, since):
+        """The overdue invoices of `company` that a reminder run would email now, with the step
+        each is at: [(invoice, step)], the longest overdue first. Never a paid invoice, one
+        whose payment is being confirmed, one of a customer who opted out or that cannot get a
+        link (see `_paylink_unsendable_reason`), nor a step sent before or passed before
+        `since` (see `utils.reminder_step_to_send`)."""
         if not steps:
-            return
+            return []
         today = fields.Date.context_today(self)
-        invoices = self.search(
+        invoices = self.sudo().search_fetch(
             [
+                ("company_id", "=", company.id),
                 ("move_type", "=", "out_invoice"),
                 ("state", "=", "posted"),
                 ("payment_state", "in", ("not_paid", "partial")),
@@ -192,30 +193,71 @@ class AccountMove(models.Model):
                 ("partner_id.email", "!=", False),
                 ("commercial_partner_id.komet_paylink_opt_out", "=", False),
             ],
+            ["invoice_date_due", "komet_paylink_reminder_step"],
             order="invoice_date_due, id",
         )
-        reminded = dict(
-            self.env["komet.paylink"]
-            .sudo()
-            ._read_group(
-                [("move_id", "in", invoices.ids), ("reminder_days", ">", 0)],
-                ["move_id"],
-                ["reminder_days:max"],
-            )
-        )
-        sent = failed = 0
+        due = []
         for invoice in invoices:
-            step = utils.reminder_step_reached(steps, (today - invoice.invoice_date_due).days)
-            if step <= reminded.get(invoice, 0) or invoice._paylink_unsendable_reason():
-                continue
+            step = utils.reminder_step_to_send(
+                steps, invoice.invoice_date_due, today, since, invoice.komet_paylink_reminder_step
+            )
+            if step and not invoice._paylink_unsendable_reason():
+                due.append((invoice, step))
+        return due
+
+    @api.model
+    def _cron_paylink_send_reminders(self, batch_size=const.REMINDER_BATCH_SIZE):
+        """Email overdue customer invoices again, with a fresh payment link, when they reach a
+        reminder step of their company (days after the due date), once per step.
+
+        One batch per call, committed by the scheduler, which calls again while some are left
+        (`ir.cron._notify_progress`): a run killed by the worker's time limit loses its batch
+        at most, and a later run resumes. The invoices of a batch are locked, skipping those
+        another run holds, and each keeps the step it was sent (or failed) at: none is
+        reminded twice, even by two runs at once. Each is sent in its own savepoint, so that
+        one failure does not stop the others.
+        """
+        due = []
+        companies = self.env["res.company"].search([("komet_paylink_reminder_days", "!=", False)])
+        for company in companies:
+            since = company.komet_paylink_reminders_since
+            due += self._paylink_reminders_due(company, company._paylink_reminder_steps(), since)
+        batch = dict(due[:batch_size])
+        locked = self._paylink_lock_skip_locked(list(batch))
+        sent = failed = 0
+        for invoice in locked:
             try:
                 with self.env.cr.savepoint():
-                    invoice._paylink_send_reminder(step)
+                    invoice._paylink_send_reminder(batch[invoice])
                 sent += 1
             except Exception:  # one invoice's failure must not stop the others
                 failed += 1
                 _logger.exception("Payment reminder of invoice %s failed.", invoice.id)
+            # Also after a failure: it is not tried again at every run.
+            invoice.komet_paylink_reminder_step = batch[invoice]
         _logger.info("Sent %s payment reminder(s); %s failed.", sent, failed)
+        remaining = len(due) - len(batch)
+        self.env["ir.cron"]._notify_progress(done=len(locked), remaining=remaining)
+        if remaining:  # also when run by hand, outside the scheduler's loop
+            self.env.ref("komet_paylink.ir_cron_send_reminders")._trigger()
+
+    @api.model
+    def _paylink_lock_skip_locked(self, invoices):
+        """Lock `invoices` for this transaction and return those locked: an invoice that
+        another run holds, or changed since this transaction began, is left to that run."""
+        if not invoices:
+            return self.browse()
+        ids = tuple(invoice.id for invoice in invoices)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL("SELECT id FROM account_move WHERE id IN %s FOR UPDATE SKIP LOCKED", ids),
+                    log_exceptions=False,
+                )
+                locked_ids = {row[0] for row in self.env.cr.fetchall()}
+        except psycopg2.errors.SerializationFailure:
+            return self.browse()
+        return self.browse([invoice.id for invoice in invoices if invoice.id in locked_ids])
 
     def _paylink_send_reminder(self, days):
         """Email this overdue invoice again through Odoo's invoice sending, as an automatic

@@ -192,8 +192,7 @@ class KometPaylink(models.Model):
                 link.user_id = link.move_id.invoice_user_id or link.sale_order_id.user_id
 
     def _compute_url(self):
-        # The clear URL only lives in the cache of the transaction that made the link: `create`
-        # puts it there. Anywhere else it cannot be rebuilt, by design.
+        # Only a hash of the token is kept: `create` puts the clear URL in its own cache.
         self.url = False
 
     @api.depends("move_id", "sale_order_id", "is_statement")
@@ -417,25 +416,27 @@ class KometPaylink(models.Model):
         self.sudo().transaction_ids._paylink_expire_sessions()
 
     @api.model
-    def _cron_expire_links(self):
-        """Close the links whose lifetime is over: opened ones past their expiry, and those
-        nobody opened within `komet_paylink_unopened_days` of sending."""
+    def _cron_expire_links(self, batch_size=const.EXPIRY_BATCH_SIZE):
+        """Close the links whose lifetime is over, a batch per call while some are left
+        (`ir.cron._notify_progress`), and retry expiring the sessions Stripe did not expire."""
         now = fields.Datetime.now()
         unopened_since = now - timedelta(days=self._paylink_unopened_days())
-        overdue_links = self.search(
-            expression.OR(
-                [
-                    [("state", "=", const.STATE_OPENED), ("expires_at", "<=", now)],
-                    [("state", "=", const.STATE_SENT), ("sent_at", "<=", unopened_since)],
-                ]
-            )
+        domain = expression.OR(
+            [
+                [("state", "=", const.STATE_OPENED), ("expires_at", "<=", now)],
+                [("state", "=", const.STATE_SENT), ("sent_at", "<=", unopened_since)],
+            ]
         )
+        overdue_links = self.search(domain, limit=batch_size)
         overdue_links._paylink_mark_expired()
         _logger.info("Expired %s payment link(s).", len(overdue_links))
-        # Checkout Sessions of closed links that Stripe could not be asked to expire yet.
         self.env["payment.transaction"].search(
-            [("komet_expire_pending", "=", True)]
+            [("komet_expire_pending", "=", True)], limit=batch_size
         )._paylink_expire_sessions()
+        remaining = self.search_count(domain)
+        self.env["ir.cron"]._notify_progress(done=len(overdue_links), remaining=remaining)
+        if remaining:  # also when run by hand, outside the scheduler's loop
+            self.env.ref("komet_paylink.ir_cron_expire_links")._trigger()
 
     def _paylink_page_state(self):
         """What the public page shows (`const.PAGE_*`), changing nothing (a GET may be a mail

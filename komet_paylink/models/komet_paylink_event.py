@@ -70,7 +70,9 @@ class KometPaylinkEvent(models.Model):
             event_record.outcome = "unknown reference"
             return "ignored"
         try:
-            notification_data.update(transaction._paylink_read_back(event_type, stripe_object))
+            notification_data.update(
+                self._paylink_read_back(transaction, event_type, stripe_object)
+            )
         except PaylinkSessionMissing:
             # Made in another mode or account: no delivery will ever find it here.
             event_record.outcome = "unknown session"
@@ -93,6 +95,30 @@ class KometPaylinkEvent(models.Model):
             }
         )
         return outcome
+
+    @api.model
+    def _paylink_read_back(self, transaction, event_type, stripe_object):
+        """Ask Stripe for the current state of what a verified event is about: the event's own
+        copy may be stale, late or out of order.
+
+        :return: the notification data `_process_notification_data` acts on.
+        :raise ValidationError: Stripe could not be reached.
+        """
+        provider = transaction.provider_id
+        if event_type in const.CHECKOUT_EVENT_TYPES:
+            session = provider._paylink_stripe_request(
+                "checkout.sessions", "retrieve", transaction.provider_reference
+            )
+            return {"session": session}
+        if event_type == const.REFUND_EVENT_TYPE:
+            refunds = provider._paylink_stripe_request(
+                "refunds",
+                "list",
+                params={"payment_intent": transaction.komet_stripe_payment_intent, "limit": 100},
+            )
+            return {"refunds": refunds.get("data") or []}
+        # A dispute only asks a person to act: the signed event says enough.
+        return {"dispute": stripe_object}
 
     @api.model
     def _paylink_store(self, event, company):

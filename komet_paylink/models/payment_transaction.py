@@ -1,4 +1,5 @@
 import logging
+from datetime import timedelta
 
 import psycopg2
 
@@ -8,7 +9,12 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
-from ..exceptions import PaylinkProcessing, PaylinkRetryLater, PaylinkSessionMissing
+from ..exceptions import (
+    PaylinkProcessing,
+    PaylinkRateLimited,
+    PaylinkRetryLater,
+    PaylinkSessionMissing,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -27,6 +33,13 @@ class PaymentTransaction(models.Model):
         string="Checkout Session To Expire",
         help="The link closed while Stripe could not be reached: the scheduled action expires "
         "the Checkout Session at Stripe as soon as it can.",
+        readonly=True,
+        copy=False,
+    )
+    komet_checkout_url = fields.Char(
+        string="Checkout Page",
+        help="The Checkout page Stripe returned for this transaction's session; kept only to "
+        "send a burst of Pay presses back to it without asking Stripe again.",
         readonly=True,
         copy=False,
     )
@@ -145,30 +158,6 @@ class PaymentTransaction(models.Model):
 
     # === BUSINESS METHODS - CHECKOUT === #
 
-    def _paylink_read_back(self, event_type, stripe_object):
-        """Ask Stripe for the current state of what a verified event is about: the event's own
-        copy may be stale, late or out of order.
-
-        :return: the notification data `_process_notification_data` acts on.
-        :raise ValidationError: Stripe could not be reached.
-        """
-        self.ensure_one()
-        provider = self.provider_id
-        if event_type in const.CHECKOUT_EVENT_TYPES:
-            session = provider._paylink_stripe_request(
-                "checkout.sessions", "retrieve", self.provider_reference
-            )
-            return {"session": session}
-        if event_type == const.REFUND_EVENT_TYPE:
-            refunds = provider._paylink_stripe_request(
-                "refunds",
-                "list",
-                params={"payment_intent": self.komet_stripe_payment_intent, "limit": 100},
-            )
-            return {"refunds": refunds.get("data") or []}
-        # A dispute only asks a person to act: the signed event says enough.
-        return {"dispute": stripe_object}
-
     def _paylink_lock(self, for_refund=False):
         """Lock the transaction row so that two deliveries never book it at once: one that finds
         it locked is answered 503 (Stripe delivers it again) rather than hold a connection, and
@@ -197,32 +186,20 @@ class PaymentTransaction(models.Model):
             raise PaylinkRetryLater(f"transaction {self.reference} is being booked") from error
         self.invalidate_recordset()
 
-    def _paylink_session_mismatch(self, session):
-        """Return why a Checkout Session read back from Stripe does not match this
-        transaction, or False when it does."""
-        self.ensure_one()
-        currency_code = self.currency_id.name
-        checks = (
-            (session.get("id") == self.provider_reference, "session id"),
-            (session.get("client_reference_id") == self.reference, "reference"),
-            (bool(session.get("livemode")) == self.provider_id._paylink_is_live(), "mode"),
-            ((session.get("currency") or "").upper() == currency_code, "currency"),
-            (
-                session.get("amount_total")
-                == utils.to_stripe_minor_units(self.amount, currency_code),
-                "amount",
-            ),
-        )
-        wrong = [name for ok, name in checks if not ok]
-        return ", ".join(wrong) if wrong else False
-
     def _paylink_apply_checkout_session(self, session, event_type):
         """Apply a Checkout Session as Stripe reports it now, through Odoo's state machine.
 
         :return: 'done', 'pending', 'error', 'cancel' or 'unchanged'.
         :raise ValidationError: the session does not match the transaction.
         """
-        mismatch = self._paylink_session_mismatch(session)
+        mismatch = utils.session_mismatch(
+            session,
+            session_id=self.provider_reference,
+            reference=self.reference,
+            livemode=self.provider_id._paylink_is_live(),
+            currency=self.currency_id.name,
+            minor_amount=utils.to_stripe_minor_units(self.amount, self.currency_id.name),
+        )
         if mismatch:
             _logger.warning(
                 "Checkout Session of transaction %s does not match it (%s); nothing booked.",
@@ -323,7 +300,8 @@ class PaymentTransaction(models.Model):
 
         :raise UserError: the link expires too soon for a session, or online payment is off.
         """
-        url = documents._paylink_open_checkouts()._paylink_reuse_checkout(
+        url = self._paylink_throttled_url(link, amount, documents)
+        url = url or documents._paylink_open_checkouts()._paylink_reuse_checkout(
             amount, documents, reusable=link.sudo().transaction_ids
         )
         if url:
@@ -341,6 +319,31 @@ class PaymentTransaction(models.Model):
             return transaction._paylink_open_checkout_session(expires_at)
 
     @api.model
+    def _paylink_throttled_url(self, link, amount, documents):
+        """Within `CHECKOUT_THROTTLE_SECONDS` of `link`'s last checkout, ask Stripe nothing:
+        return the URL of the session just opened for the same choice (False out of the
+        window), or ask to wait.
+
+        :raise PaylinkRateLimited: another choice within the window.
+        """
+        since = fields.Datetime.now() - timedelta(seconds=const.CHECKOUT_THROTTLE_SECONDS)
+        recent = link.sudo().transaction_ids.filtered(
+            lambda tx: tx.state == "draft" and tx.create_date > since
+        )
+        if not recent:
+            return False
+        same = recent.filtered(
+            lambda tx: (
+                tx.komet_checkout_url
+                and tx._paylink_documents() == documents
+                and not tx.currency_id.compare_amounts(tx.amount, amount)
+            )
+        )[:1]
+        if not same:
+            raise PaylinkRateLimited(_("Please wait a few seconds before you try again."))
+        return same.komet_checkout_url
+
+    @api.model
     def _paylink_create_for_link(self, link, amount, documents):
         """A draft transaction of `link` for `amount` of `documents`, on the provider of the
         link's company."""
@@ -353,8 +356,10 @@ class PaymentTransaction(models.Model):
             {
                 "provider_id": provider.id,
                 "payment_method_id": self.env.ref("komet_paylink.payment_method_komet_checkout").id,
+                # Several documents: a short reference of our own, within Stripe's limits.
                 "reference": transactions._compute_reference(
-                    provider.code, **{field: [Command.set(documents.ids)]}
+                    provider.code,
+                    prefix=utils.statement_reference_prefix(documents.mapped("name")),
                 ),
                 "amount": amount,
                 "currency_id": link.currency_id.id,
@@ -411,8 +416,9 @@ class PaymentTransaction(models.Model):
             # a rolled-back attempt gives the next one the same transaction reference.
             idempotency_key=utils.idempotency_key(self.env.cr.dbname, self.reference),
         )
-        self.provider_reference = session["id"]
-        return self._paylink_checked_checkout_url(session)
+        url = self._paylink_checked_checkout_url(session)
+        self.write({"provider_reference": session["id"], "komet_checkout_url": url})
+        return url
 
     def _paylink_checked_checkout_url(self, session):
         """The URL of a Checkout Session Stripe just returned, where a live provider may send a

@@ -60,10 +60,11 @@ class ResConfigSettings(models.TransientModel):
         config_parameter=const.PARAM_SEND_BY_DEFAULT,
     )
     komet_paylink_reminder_days = fields.Char(
-        string="Payment Reminders (Days Overdue)",
-        help="Days after the due date when an overdue invoice is emailed again with a fresh "
-        "payment link, comma-separated (e.g. 3,10,30). Empty means no reminders.",
-        config_parameter=const.PARAM_REMINDER_DAYS,
+        related="company_id.komet_paylink_reminder_days", readonly=False
+    )
+    komet_paylink_reminder_preview = fields.Integer(
+        string="Invoices The Next Reminder Run Emails",
+        compute="_compute_komet_paylink_reminder_preview",
     )
     komet_paylink_stripe_api_base = fields.Char(
         string="Stripe API Base Address",
@@ -85,6 +86,23 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             settings.komet_paylink_provider_id = self.env["payment.provider"]._paylink_provider_for(
                 settings.company_id, create=False
+            )
+
+    @api.depends("company_id", "komet_paylink_reminder_days")
+    def _compute_komet_paylink_reminder_preview(self):
+        """How many invoices the next reminder run would email with the days being typed,
+        before they are saved: no surprise mass mailing."""
+        today = fields.Date.context_today(self)
+        for settings in self:
+            try:
+                steps = utils.parse_reminder_days(settings.komet_paylink_reminder_days)
+            except ValueError:
+                steps = ()
+            company = settings.company_id
+            settings.komet_paylink_reminder_preview = len(
+                self.env["account.move"]._paylink_reminders_due(
+                    company, steps, company.komet_paylink_reminders_since or today
+                )
             )
 
     def _compute_komet_paylink_secrets(self):
@@ -109,17 +127,6 @@ class ResConfigSettings(models.TransientModel):
 
     # === ACTION METHODS === #
 
-    def set_values(self):
-        """Override of `base` to store the reminder days in their one form: sorted, distinct,
-        e.g. 3,10,30."""
-        res = super().set_values()
-        self.env["ir.config_parameter"].sudo().set_param(
-            const.PARAM_REMINDER_DAYS,
-            utils.format_reminder_days(utils.parse_reminder_days(self.komet_paylink_reminder_days))
-            or False,
-        )
-        return res
-
     def action_komet_paylink_open_provider(self):
         self.ensure_one()
         return self.komet_paylink_provider_id._get_records_action()
@@ -137,17 +144,3 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             if settings.komet_paylink_unopened_days <= 0:
                 raise ValidationError(_("An unopened payment link must live at least one day."))
-
-    @api.constrains("komet_paylink_reminder_days")
-    def _check_komet_paylink_reminder_days(self):
-        for settings in self:
-            try:
-                utils.parse_reminder_days(settings.komet_paylink_reminder_days)
-            except ValueError:
-                raise ValidationError(
-                    _(
-                        "Payment reminders: %(value)s is not a list of days; write whole numbers "
-                        "of days after the due date separated by commas, e.g. 3,10,30.",
-                        value=settings.komet_paylink_reminder_days,
-                    )
-                ) from None

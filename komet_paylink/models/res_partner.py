@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import const
+
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
@@ -75,9 +77,10 @@ class ResPartner(models.Model):
         invoices = invoices.with_env(self.env)
         links = Paylink
         for currency in invoices.currency_id:
-            links |= invoices.filtered(
-                lambda move, currency=currency: move.currency_id == currency
-            )._paylink_send_statement()
+            in_currency = invoices.filtered(lambda move, c=currency: move.currency_id == c)
+            # The oldest ones first, as many as one statement takes.
+            oldest = in_currency.sorted(lambda move: (move.invoice_date_due, move.id))
+            links |= oldest[: const.STATEMENT_MAX_INVOICES]._paylink_send_statement()
         return self._paylink_sent_notification(links)
 
     @api.model

@@ -1,5 +1,6 @@
 from . import (
     test_adversarial,
+    test_at_size,
     test_concurrency,
     test_link_lifecycle,
     test_money_edges,

@@ -523,16 +523,24 @@ class FakeStripeServer:
             raise _invalid(
                 "Invalid client_reference_id: 1 to 200 characters", "client_reference_id"
             )
-        metadata = params.get("metadata")
-        if metadata is not None:
-            if not isinstance(metadata, dict) or len(metadata) > 50:
-                raise _invalid("Invalid metadata: a hash of at most 50 keys", "metadata")
-            for key, value in metadata.items():
-                if len(key) > 40 or not isinstance(value, str) or len(value) > 500:
-                    raise _invalid(
-                        "Metadata keys are at most 40 characters and values at most 500.",
-                        f"metadata[{key}]",
-                    )
+        _check_metadata(params.get("metadata"), "metadata")
+        intent_data = params.get("payment_intent_data")
+        if isinstance(intent_data, dict):
+            _check_metadata(intent_data.get("metadata"), "payment_intent_data[metadata]")
+
+
+def _check_metadata(metadata, param):
+    """Stripe's limits on metadata: at most 50 keys of 40 characters, values of 500."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or len(metadata) > 50:
+        raise _invalid("Invalid metadata: a hash of at most 50 keys", param)
+    for key, value in metadata.items():
+        if len(key) > 40 or not isinstance(value, str) or len(value) > 500:
+            raise _invalid(
+                "Metadata keys are at most 40 characters and values at most 500.",
+                f"{param}[{key}]",
+            )
 
 
 def _check_integer(value, param):

@@ -1,6 +1,7 @@
 import itertools
 import threading
 import time
+from datetime import date, timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
@@ -329,3 +330,79 @@ class TestConcurrency(TransactionCase):
         renewed = self._count("SELECT count(*) FROM komet_paylink WHERE renewed_from_id = %s")
         self.assertEqual(renewed, 1)
         self.assertEqual(self._live_links(), 1)
+
+    def _overdue_invoices_committed(self, count, days_overdue):
+        """`count` invoices of a new customer of the demo company, `days_overdue` days past
+        due, committed, and that company reminding at that step only; undone at cleanup."""
+        today = date.today()
+
+        def make(env):
+            company = env.ref("komet_paylink.demo_invoice_cornershop").company_id
+            saved = (company.komet_paylink_reminder_days, company.komet_paylink_reminders_since)
+            self.addCleanup(self._restore_reminders, company.id, *saved)
+            company.write(
+                {
+                    "komet_paylink_reminder_days": str(days_overdue),
+                    "komet_paylink_reminders_since": date(2000, 1, 1),
+                }
+            )
+            customer = env["res.partner"].create(
+                {"name": "Concurrent Late Payer", "email": "concurrent@example.com"}
+            )
+            due = today - timedelta(days=days_overdue)
+            invoices = env["account.move"].create(
+                [
+                    {
+                        "move_type": "out_invoice",
+                        "company_id": company.id,
+                        "partner_id": customer.id,
+                        "invoice_date": due,
+                        "invoice_date_due": due,
+                        "invoice_line_ids": [
+                            Command.create({"name": "Crate", "quantity": 1, "price_unit": 50})
+                        ],
+                    }
+                    for __ in range(count)
+                ]
+            )
+            invoices.action_post()
+            self.addCleanup(self._remove_invoices, invoices.ids)
+            return invoices.ids
+
+        return self._committed(make)
+
+    def _restore_reminders(self, company_id, days, since):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["res.company"].browse(company_id).write(
+                {"komet_paylink_reminder_days": days, "komet_paylink_reminders_since": since}
+            )
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def _remove_invoices(self, invoice_ids):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("DELETE FROM komet_paylink WHERE move_id IN %s", [tuple(invoice_ids)])
+            invoices = env["account.move"].browse(invoice_ids)
+            invoices.button_draft()
+            invoices.with_context(force_delete=True).unlink()
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def test_two_reminder_runs_at_the_same_instant_remind_each_invoice_once(self):
+        """Test that the reminder job run twice at the same instant (a scheduled run and a
+        manual one, two workers) emails each overdue invoice once."""
+        invoice_ids = self._overdue_invoices_committed(3, days_overdue=400)
+
+        def run(env):
+            moves = env["account.move"].with_context(mail_notify_force_send=False)
+            moves._cron_paylink_send_reminders()
+
+        with self._slowly("account.move", "_paylink_send_reminder"):
+            __, errors = self._at_once(run)
+        self.assertFalse(errors)
+        for invoice_id in invoice_ids:
+            reminders = self._count(
+                "SELECT count(*) FROM komet_paylink WHERE move_id = %s AND reminder_days = 400",
+                invoice_id,
+            )
+            self.assertEqual(reminders, 1, "each invoice reminded once")

@@ -1,3 +1,7 @@
+from datetime import timedelta
+
+from freezegun import freeze_time
+
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
@@ -18,6 +22,10 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
             if request["method"] == "POST" and request["path"] == "/v1/checkout/sessions"
         ]
 
+    def _later(self):
+        """Past the throttle of a burst of Pay presses (`CHECKOUT_THROTTLE_SECONDS`)."""
+        return freeze_time(fields.Datetime.now() + timedelta(seconds=11))
+
     def _register_bank_payment(self, invoice, amount):
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=invoice.ids
@@ -33,11 +41,12 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
     # === ONE OPEN SESSION PER LINK === #
 
     def test_pay_twice_reuses_the_open_session(self):
-        """Test that pressing Pay again while the amount is unchanged reuses the open
-        Checkout Session, whose URL is read back from Stripe."""
+        """Test that pressing Pay again later (past the throttle of a burst) while the amount
+        is unchanged reuses the open Checkout Session, whose URL is read back from Stripe."""
         link, token, first = self._open_checkout()
         page = self.url_open(f"/pay/{token}")
-        second = self._post_form(f"/pay/{token}/checkout", page)
+        with self._later():
+            second = self._post_form(f"/pay/{token}/checkout", page)
         self.assertEqual(second.status_code, 303)
         self.assertEqual(second.headers["Location"], first.headers["Location"])
         self.assertEqual(len(self._session_posts()), 1)
@@ -53,7 +62,7 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
         link, token, __ = self._open_checkout()
         page = self.url_open(f"/pay/{token}")
         self.stripe.fail_next(500, count=1, should_retry=False)
-        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"):
+        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"), self._later():
             response = self._post_form(f"/pay/{token}/checkout", page)
         self.assertEqual(response.status_code, 503)
         self.assertEqual(len(self._session_posts()), 1)
@@ -80,7 +89,8 @@ class TestMoneyEdges(PaylinkStripeCommon, HttpCase):
         say the payment is being confirmed rather than open a second session."""
         link, token, __ = self._open_checkout()
         self._pay_session(link.transaction_ids)
-        with self.assertRaisesRegex(UserError, "being confirmed"):
+        # Past the throttle of a burst, which sends a press back to the page just opened.
+        with self.assertRaisesRegex(UserError, "being confirmed"), self._later():
             link._paylink_start_checkout()
         self.assertEqual(len(self._session_posts()), 1)
 

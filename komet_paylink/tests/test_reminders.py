@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
@@ -9,6 +10,10 @@ from odoo.tests import HttpCase, tagged
 from .common import PaylinkCommon, PaylinkHttpCommon, pdf_pay_links
 
 DUE = date(2026, 1, 5)
+
+
+class WorkerKilled(BaseException):
+    """What a prefork worker's time limit does to a run: it stops, whatever it was doing."""
 
 
 @tagged("post_install", "-at_install")
@@ -24,7 +29,10 @@ class TestReminders(PaylinkCommon):
         cls.env["res.partner"].search([("id", "!=", cls.late_customer.id)]).write(
             {"komet_paylink_opt_out": True}
         )
-        cls.env["ir.config_parameter"].sudo().set_param("komet_paylink.reminder_days", "3,10,30")
+        # On since before the invoices' first step: no step is skipped as backlog.
+        cls.company.write(
+            {"komet_paylink_reminder_days": "3,10,30", "komet_paylink_reminders_since": DUE}
+        )
 
     def _late_invoice(self, partner=None, amount=500.0, due=DUE):
         invoice = self.init_invoice(
@@ -111,6 +119,69 @@ class TestReminders(PaylinkCommon):
         self._run_reminders(45)
         self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [10, 30])
 
+    def test_a_killed_run_resumes_without_reminding_twice(self):
+        """Test that a run killed in the middle of a batch (the worker's time limit) loses that
+        batch only, and that the next runs remind every invoice exactly once."""
+        invoices = [self._late_invoice() for __ in range(5)]
+        AccountMove = self.env.registry["account.move"]
+        original = AccountMove._paylink_send_reminder
+        calls = []
+
+        def killed_on_the_second(move, days):
+            calls.append(move)
+            if len(calls) == 2:
+                raise WorkerKilled
+            return original(move, days)
+
+        Move = self.env["account.move"].with_context(mail_notify_force_send=False)
+        with freeze_time(DUE + timedelta(days=3, hours=6)):
+            Move._cron_paylink_send_reminders(batch_size=2)
+            with self.assertRaises(WorkerKilled), self.env.cr.savepoint():
+                with patch.object(AccountMove, "_paylink_send_reminder", killed_on_the_second):
+                    Move._cron_paylink_send_reminders(batch_size=2)
+            self.env.invalidate_all()
+            for __ in range(3):
+                Move._cron_paylink_send_reminders(batch_size=2)
+        for invoice in invoices:
+            self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [3])
+            self.assertEqual(len(self._mails(invoice)), 1)
+            self.assertEqual(invoice.komet_paylink_reminder_step, 3)
+
+    def test_switching_reminders_on_mails_no_backlog(self):
+        """Test that switching reminders on sends no step an invoice passed before, that the
+        settings say how many invoices the next run emails before saving, and that a step
+        reached from then on is sent."""
+        old = self._late_invoice(due=DUE)
+        fresh = self._late_invoice(due=DUE + timedelta(days=37))
+        self.company.komet_paylink_reminder_days = False
+        with freeze_time(DUE + timedelta(days=40, hours=6)):
+            settings = self.env["res.config.settings"].new({})
+            settings.komet_paylink_reminder_days = "3,10,30"
+            self.assertEqual(settings.komet_paylink_reminder_preview, 1)
+            self.company.komet_paylink_reminder_days = "3,10,30"
+            self.assertEqual(self.company.komet_paylink_reminders_since, DUE + timedelta(days=40))
+        self._run_reminders(40)
+        self.assertFalse(self._reminder_links(old))
+        self.assertEqual(self._reminder_links(fresh).mapped("reminder_days"), [3])
+
+    def test_reminder_days_are_each_companys(self):
+        """Test that a company without reminder days reminds nobody, whatever another's."""
+        other_company = self.setup_other_company()["company"]
+        self.env.user.company_ids |= other_company
+        invoice = self.init_invoice(
+            "out_invoice",
+            partner=self.late_customer,
+            invoice_date=DUE,
+            amounts=[100.0],
+            taxes=[],
+            company=other_company,
+        )
+        invoice.invoice_date_due = DUE
+        invoice.action_post()
+        self.assertFalse(other_company.komet_paylink_reminder_days)
+        self._run_reminders(30)
+        self.assertFalse(self._reminder_links(invoice))
+
     def test_no_reminder_while_a_payment_is_being_confirmed(self):
         """Test that an overdue invoice whose bank debit is being confirmed gets no reminder
         (and so no second way to pay), and gets one once the debit failed."""
@@ -165,7 +236,7 @@ class TestReminders(PaylinkCommon):
         self.assertFalse(self._mails(invoice))
 
     def test_no_reminder_when_the_setting_is_empty(self):
-        self.env["ir.config_parameter"].sudo().set_param("komet_paylink.reminder_days", "")
+        self.company.komet_paylink_reminder_days = False
         invoice = self._late_invoice()
         self._run_reminders(30)
         self.assertFalse(self._mails(invoice))
@@ -223,24 +294,20 @@ class TestReminderSettings(PaylinkCommon):
         self.env["res.config.settings"].create(
             {"komet_paylink_reminder_days": " 30,3, 10,3"}
         ).execute()
-        self.assertEqual(
-            self.env["ir.config_parameter"].sudo().get_param("komet_paylink.reminder_days"),
-            "3,10,30",
-        )
+        self.assertEqual(self.env.company.komet_paylink_reminder_days, "3,10,30")
+        self.assertEqual(self.env.company.komet_paylink_reminders_since, fields.Date.today())
         self.assertEqual(
             self.env["res.config.settings"].create({}).komet_paylink_reminder_days, "3,10,30"
         )
         self.env["res.config.settings"].create({"komet_paylink_reminder_days": False}).execute()
         self.assertFalse(self.env["res.config.settings"].create({}).komet_paylink_reminder_days)
-        self.assertEqual(self.env["account.move"]._paylink_reminder_steps(), ())
+        self.assertEqual(self.env.company._paylink_reminder_steps(), ())
 
     def test_invalid_reminder_days_are_refused(self):
         self.env["res.config.settings"].create({"komet_paylink_reminder_days": "3,10"}).execute()
         with self.assertRaisesRegex(ValidationError, "not a list of days"):
             self.env["res.config.settings"].create({"komet_paylink_reminder_days": "3,x"})
-        self.assertEqual(
-            self.env["ir.config_parameter"].sudo().get_param("komet_paylink.reminder_days"), "3,10"
-        )
+        self.assertEqual(self.env.company.komet_paylink_reminder_days, "3,10")
 
 
 @tagged("post_install", "-at_install")
@@ -255,7 +322,7 @@ class TestReminderPdf(PaylinkHttpCommon, HttpCase):
         self.env["res.partner"].search([("id", "!=", customer.id)]).write(
             {"komet_paylink_opt_out": True}
         )
-        self.env["ir.config_parameter"].sudo().set_param("komet_paylink.reminder_days", "3")
+        self.env.company.komet_paylink_reminder_days = "3"
         due = fields.Date.context_today(self.env.user) - timedelta(days=3)
         invoice = self.init_invoice(
             "out_invoice", partner=customer, invoice_date=due, amounts=[80.0], taxes=[]
