@@ -327,7 +327,8 @@ def session_mismatch(session, *, session_id, reference, livemode, currency, mino
 
 
 def statement_reference_prefix(names):
-    """A short transaction reference for a payment of several documents: the first one's name
-    and how many more (Stripe takes 200 characters of `client_reference_id`; joined names
+    """A short transaction reference for a payment of several documents: the first name, in
+    order, and how many more (Stripe takes 200 characters of `client_reference_id`; joined names
     of a few dozen invoices do not fit)."""
-    return names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"
+    first = min(names)
+    return first if len(names) == 1 else f"{first} +{len(names) - 1}"

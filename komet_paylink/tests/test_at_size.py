@@ -73,7 +73,7 @@ class TestAtSize(PaylinkStripeCommon, HttpCase):
         session = self.stripe.sessions[transaction.provider_reference]
         self.assertLessEqual(len(session["client_reference_id"]), 200)
         self.assertEqual(session["client_reference_id"], transaction.reference)
-        self.assertIn(invoices.sorted("id")[0].name, transaction.reference)
+        self.assertIn(min(invoices.mapped("name")), transaction.reference)
         self.assertEqual(session["amount_total"], 300000)
 
     def test_a_burst_of_pay_presses_asks_stripe_nothing(self):

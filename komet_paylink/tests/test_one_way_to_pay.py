@@ -54,6 +54,10 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
         self.assertEqual(transaction.state, "pending")
         return session
 
+    def _later(self):
+        """Past the throttle of a burst of Pay presses (`CHECKOUT_THROTTLE_SECONDS`)."""
+        return freeze_time(fields.Datetime.now() + timedelta(seconds=11))
+
     def _confirmed_order(self, quantity):
         order = self.env["sale.order"].create(
             {
@@ -288,7 +292,7 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
         link, token, first = self._open_checkout()
         old_tx = link.transaction_ids
         del self.stripe.sessions[old_tx.provider_reference]
-        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"):
+        with mute_logger("odoo.addons.komet_paylink.models.payment_provider"), self._later():
             second = self._pay(token)
         self.assertEqual(second.status_code, 303)
         self.assertNotEqual(second.headers["Location"], first.headers["Location"])
@@ -362,7 +366,8 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
         )
         # Once it expired, Try again opens one for the same invoice, not the whole statement.
         self.stripe.set_session(attempt.provider_reference, status="expired")
-        retried = self._post_form("/pay/return/retry", back, attempt=attempt_id)
+        with self._later():
+            retried = self._post_form("/pay/return/retry", back, attempt=attempt_id)
         self.assertEqual(retried.status_code, 303)
         new = statement.transaction_ids - attempt
         self.assertEqual(new.invoice_ids, other)
