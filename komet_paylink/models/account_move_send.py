@@ -209,11 +209,13 @@ class AccountMoveSend(models.AbstractModel):
     @api.model
     def _get_alerts(self, moves, moves_data):
         """Override of `account` to say, in both Send dialogs, which invoices go without a
-        link and why, instead of sending a dead button (the dialogs pass their Payment Link
-        box in the context, `komet_paylink_include`). Blocking for one invoice, a warning for
-        a batch, as Odoo's own alerts."""
+        link and why, instead of sending a dead button. Called by both Send dialogs, whose
+        Payment Link box it reads. Blocking for one invoice, a warning for a batch, as Odoo's
+        own alerts."""
         alerts = super()._get_alerts(moves, moves_data)
-        include = self.env.context.get("komet_paylink_include")
+        include = "komet_paylink_include" in self._fields and any(
+            self.mapped("komet_paylink_include")
+        )
         unpayable = moves.filtered(lambda move: include and move._paylink_unpayable_reason())
         if unpayable:
             alerts["komet_paylink_nothing_to_pay"] = {

@@ -33,16 +33,8 @@ class AccountMoveSendWizard(models.TransientModel):
 
     @api.depends("komet_paylink_include")
     def _compute_alerts(self):
-        """Override of `account` to pass the Payment Link box on to the alerts, which
-        `account.move.send._get_alerts` builds."""
-        if len(self) > 1:
-            for wizard in self:
-                wizard._compute_alerts()
-            return None
-        include = self.komet_paylink_include
-        return super(
-            AccountMoveSendWizard, self.with_context(komet_paylink_include=include)
-        )._compute_alerts()
+        """Override of `account` to follow the Payment Link box: `_get_alerts` reads it."""
+        return super()._compute_alerts()
 
     # === BUSINESS METHODS === #
 
