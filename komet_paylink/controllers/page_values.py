@@ -98,7 +98,9 @@ def page_values(link_sudo):
         return {**values, "document": link_sudo.browse(), "statement_invoices": []}
     link_sudo.ensure_one()
     document = link_sudo._paylink_document()
-    values.update(document=document, statement_invoices=statement_invoices(link_sudo))
+    # What the link pays, read once for the whole page.
+    documents = link_sudo._paylink_documents()
+    values.update(document=document, statement_invoices=statement_invoices(link_sudo, documents))
     if document:
         details = document._paylink_page_details()
         lines = details.pop("lines")
@@ -116,9 +118,7 @@ def page_values(link_sudo):
         )
     else:
         values.update(bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due())
-    values["processing_since"] = link_sudo._paylink_documents()._paylink_processing_since_on(
-        link_sudo
-    )
+    values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])
@@ -127,14 +127,13 @@ def page_values(link_sudo):
     return values
 
 
-def statement_invoices(link_sudo):
-    """The invoices a statement link lists, oldest first, each with why it cannot be paid now
-    (False when it can): [(invoice, reason)]. Empty for a link that pays one document."""
+def statement_invoices(link_sudo, documents):
+    """The invoices a statement link lists (`documents`, what it pays), oldest first, each with
+    why it cannot be paid now (False when it can): [(invoice, reason)]. Empty for a link that
+    pays one document."""
     if not link_sudo.is_statement:
         return []
-    invoices = link_sudo._paylink_documents().sorted(
-        lambda move: (move.invoice_date or fields.Date.today(), move.id)
-    )
+    invoices = documents.sorted(lambda move: (move.invoice_date or fields.Date.today(), move.id))
     return [(invoice, invoice._paylink_unpayable_reason(link_sudo)) for invoice in invoices]
 
 
