@@ -28,11 +28,17 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 FULL = {"pages": 200, "clients": 10, "concurrent": 300, "pdfs": 7, "sends": (5, 50)}
-FULL |= {"sessions": 40, "deliveries": 50}
+FULL |= {"sessions": 40, "deliveries": 50, "reminders": 30, "statement": (3, 300)}
+FULL |= {"ledger": 10_000, "backlog": 80}
 QUICK = {"pages": 20, "clients": 4, "concurrent": 20, "pdfs": 1, "sends": (2, 4)}
-QUICK |= {"sessions": 5, "deliveries": 10}
+QUICK |= {"sessions": 5, "deliveries": 10, "reminders": 4, "statement": (3, 30)}
+QUICK |= {"ledger": 300, "backlog": 12}
 WARMUP, TIMEOUT = 10, 120
 PDF_TARGET, SEND_TIME_TARGET, SEND_QUERY_TARGET = 1.05, 1.1, 1.2
+REMINDER_TARGET, STATEMENT_TARGET, LEDGER_TARGET = 1.1, 2, 1.2
+# The prefork trial of the reminder job: Odoo's options, and how long it may take at most.
+PREFORK = "--workers=2 --max-cron-threads=1 --limit-time-real-cron=25 --log-level=info"
+PREFORK_DEADLINE = 900
 # Fake test-mode secrets, known only to the fake Stripe API and the throwaway database.
 SECRET_KEY = "sk_test_bench_komet_paylink_0000"  # noqa: S105
 WEBHOOK_SECRET = "whsec_bench_komet_paylink_0000"  # noqa: S105
@@ -153,28 +159,34 @@ class Benchmark:
             raise BenchError(f"{phase}: bench/inside.py reported nothing (see {OUT}/{phase}.out)")
         return json.loads(results[-1].removeprefix("BENCH_RESULT "))
 
-    def start_server(self):
-        log(f"starting Odoo on {self.base_url} (log: {OUT / 'server.log'})")
-        options = "--http-interface=127.0.0.1 --workers=0 --max-cron-threads=0 --log-level=info"
+    def start_server(
+        self, options="--workers=0 --max-cron-threads=0 --log-level=info", name="server.log"
+    ):
+        log(f"starting Odoo on {self.base_url} (log: {OUT / name})")
+        options = f"--http-interface=127.0.0.1 {options}"
         command = self.command("odoo-bin", *options.split(), f"--db-filter=^{self.db}$")
-        command += [f"--http-port={self.port}", f"--logfile={OUT / 'server.log'}"]
+        command += [f"--http-port={self.port}", f"--logfile={OUT / name}"]
         self.server = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         with requests.Session() as client:
             while time.monotonic() < deadline and self.server.poll() is None:
                 try:
                     if client.get(f"{self.base_url}/web/health", timeout=5).ok:
-                        self.log_file = open(OUT / "server.log", encoding="utf-8", errors="replace")
+                        self.log_file = open(OUT / name, encoding="utf-8", errors="replace")
                         return
                 except requests.ConnectionError:
                     pass
                 time.sleep(0.5)
-        raise BenchError(f"Odoo did not answer on {self.base_url} (see {OUT / 'server.log'})")
+        raise BenchError(f"Odoo did not answer on {self.base_url} (see {OUT / name})")
+
+    def stop_server(self):
+        os.killpg(self.server.pid, signal.SIGKILL)  # a throwaway server: nothing to save
+        self.server.wait()
+        self.server = None
 
     def cleanup(self):
         if self.server:
-            self.server.kill()  # a throwaway server: nothing to save
-            self.server.wait()
+            self.stop_server()
         if self.fake:
             self.fake.stop()
         if self.keep:
@@ -214,7 +226,10 @@ class Benchmark:
         self.start_server()
         for phase in (self.bench_pages, self.bench_pdf, self.bench_send, self.bench_webhooks):
             phase()
+        for phase in (self.bench_reminders, self.bench_statements, self.bench_ledger):
+            phase()
         self.rows.append(self.server_errors_row())
+        self.bench_prefork()
 
     def server_errors_row(self):
         """The ERROR records of the server's log by cause (Odoo logs as an ERROR each
@@ -232,6 +247,20 @@ class Benchmark:
         shown = f"{causes.total()} ({detail})" if causes else "0"
         return Row("Server log: ERROR records over the run", shown)
 
+    @staticmethod
+    def in_turn(client, urls, count, times, first=0):
+        """`count` GETs of each of `urls` ({name: url}), interleaved, alternating which goes
+        first; each one's seconds appended to `times[name]`."""
+        names = list(urls)
+        for index in range(first, first + count):
+            for name in names[:: -1 if index % 2 else 1]:
+                response, seconds = timed(
+                    client.get, urls[name], timeout=TIMEOUT, allow_redirects=False
+                )
+                if response.status_code != 200:
+                    raise BenchError(f"GET {name} page answered {response.status_code}")
+                times[name].append(seconds)
+
     def bench_pages(self):
         page, count, clients = self.page, self.sizes["pages"], self.sizes["clients"]
         portal = f"/my/invoices/{page['invoice_id']}?access_token={page['access_token']}"
@@ -239,15 +268,7 @@ class Benchmark:
         sequential, concurrent = {"ours": [], "odoo": []}, {"ours": [], "odoo": []}
 
         def in_turn(client, count, times, first=0):
-            """`count` requests of each page, interleaved, alternating which goes first."""
-            for index in range(first, first + count):
-                for name in ("ours", "odoo")[:: -1 if index % 2 else 1]:
-                    response, seconds = timed(
-                        client.get, urls[name], timeout=TIMEOUT, allow_redirects=False
-                    )
-                    if response.status_code != 200:
-                        raise BenchError(f"GET {name} page answered {response.status_code}")
-                    times[name].append(seconds)
+            self.in_turn(client, urls, count, times, first)
 
         log(f"pages: warm-up ({WARMUP} requests each), then {count} sequential each, interleaved")
         with requests.Session() as client:
@@ -423,6 +444,122 @@ class Benchmark:
                 passed=payments == 1,
             ),
         ]
+
+    # === AT SIZE === #
+
+    def bench_reminders(self):
+        size = self.sizes["reminders"]
+        log(f"reminders: {size} overdue invoices in runs of the job, against Odoo's own send")
+        result = self.raw["reminders"] = self.inside("reminders", size=size)
+        per_invoice = {
+            way: sum(result[way][key]) / sum(result[way]["invoices"])
+            for way in ("link", "plain")
+            for key in ("seconds",)
+        }
+        shown = (f"{per_invoice['link']:.3f} s (reminder)", f"{per_invoice['plain']:.3f} s (send)")
+        measure = "Reminder: seconds per invoice in a run, against Odoo's send per invoice"
+        self.rows.append(compared(measure, *per_invoice.values(), shown, REMINDER_TARGET))
+        queries = sum(result["link"]["queries"]) / sum(result["link"]["invoices"])
+        plain = sum(result["plain"]["queries"]) / sum(result["plain"]["invoices"])
+        self.rows.append(
+            Row("Reminder: SQL queries per invoice in a run", f"{queries:.0f}", f"{plain:.0f}")
+        )
+        once = sum(found == [1, 1] for found in result["reminded"])
+        measure = "Reminder: each overdue invoice reminded once (one link, one email)"
+        self.rows.append(
+            Row(measure, f"{once}/{size}", target=f"{size}/{size}", passed=once == size)
+        )
+
+    def bench_statements(self):
+        small, large = self.sizes["statement"]
+        count = self.sizes["pages"]
+        log(f"statements: pages of {small} and of {large} invoices, {count} requests each")
+        found = self.inside("statements", sizes=[small, large])
+        urls = {str(size): found[str(size)]["url"] for size in (small, large)}
+        times = {name: [] for name in urls}
+        with requests.Session() as client:
+            self.in_turn(client, urls, WARMUP, {name: [] for name in urls})
+            self.server_log()
+            self.in_turn(client, urls, count, times)
+        text = self.server_log()
+        queries = {
+            name: self.queries(text, "GET", "/pay/***", url.removeprefix(self.base_url))
+            for name, url in urls.items()
+        }
+        self.raw["statements"] = {"times": times, "queries": queries, "found": found}
+        medians = [statistics.median(queries[str(size)]) for size in (small, large)]
+        self.rows.append(
+            Row(
+                f"Statement page: SQL queries, {large} invoices against {small} (median)",
+                f"{medians[1]:g}",
+                f"{medians[0]:g}",
+                "equal",
+                medians[0] == medians[1] and bool(queries[str(small)]),
+            )
+        )
+        p50 = [percentile(times[str(size)], 50) for size in (small, large)]
+        measure = f"Statement page: p50 latency, {large} invoices against {small}"
+        self.rows.append(
+            compared(measure, p50[1], p50[0], (ms(p50[1]), ms(p50[0])), STATEMENT_TARGET)
+        )
+
+    def bench_ledger(self):
+        count, pages = self.sizes["ledger"], self.sizes["pages"]
+        log(f"ledger: {count} more posted invoices (a few minutes), then the page again")
+        posted = self.inside("ledger", count=count)["posted"]
+        page = self.page
+        portal = f"/my/invoices/{page['invoice_id']}?access_token={page['access_token']}"
+        urls = {"ours": page["link_url"], "odoo": self.base_url + portal}
+        times = {name: [] for name in urls}
+        with requests.Session() as client:
+            self.in_turn(client, urls, WARMUP, {name: [] for name in urls})
+            self.in_turn(client, urls, pages, times)
+        before = self.raw["pages"]["sequential"]
+        self.raw["ledger"] = {"posted": posted, "times": times}
+        ours, demo = percentile(times["ours"], 50), percentile(before["ours"], 50)
+        measure = f"Page: p50 latency with {posted} posted invoices, against the demo database"
+        self.rows.append(compared(measure, ours, demo, (ms(ours), ms(demo)), LEDGER_TARGET))
+        odoo, odoo_demo = percentile(times["odoo"], 50), percentile(before["odoo"], 50)
+        self.rows.append(
+            Row(
+                "Portal page (Odoo's): p50 latency, the same two databases",
+                ms(odoo),
+                ms(odoo_demo),
+                f"{odoo / odoo_demo:.2f}",
+            )
+        )
+
+    def bench_prefork(self):
+        count = self.sizes["backlog"]
+        log(f"prefork: {count} overdue invoices, Odoo with {PREFORK}")
+        self.stop_server()
+        invoice_ids = self.inside("backlog", count=count)
+        self.start_server(PREFORK, "prefork.log")
+        start = time.monotonic()
+        self.inside("trigger_reminders")
+        found = []
+        while time.monotonic() - start < PREFORK_DEADLINE:
+            time.sleep(10)
+            found = self.inside("reminded", invoice_ids=invoice_ids)
+            if all(links for links, __ in found):
+                break
+        seconds = time.monotonic() - start
+        time.sleep(30)  # what a last run still does, and a killed worker's successor
+        found = self.inside("reminded", invoice_ids=invoice_ids)
+        text = (OUT / "prefork.log").read_text(errors="replace")
+        kills = len(re.findall(r"WorkerCron \(\d+\) timeout after", text))
+        runs = len(re.findall(r"Sent \d+ payment reminder", text))
+        once = sum(found_one == [1, 1] for found_one in found)
+        self.raw["prefork"] = {"found": found, "seconds": seconds, "kills": kills, "runs": runs}
+        shown = f"{once}/{count} in {seconds:.0f} s ({runs} batches; {kills} cron workers killed)"
+        self.rows.append(
+            Row(
+                f"Reminder job, prefork ({PREFORK.split(' --log')[0]}): backlog of {count}",
+                shown,
+                target=f"{count}/{count} exactly once",
+                passed=once == count,
+            )
+        )
 
 
 def main(odoo, *options):

@@ -7,12 +7,13 @@ phase at a time on the benchmark's database and reads the JSON line it prints la
 import io
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
 import click_odoo
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tools.pdf import PdfFileReader
 
 
@@ -187,7 +188,180 @@ def booked(env, sessions):
     ]
 
 
-PHASES = {phase.__name__: phase for phase in (prepare, pdf, send, webhook, booked)}
+REMINDER_STEP = 3  # the company's reminder days in these phases: "3"
+
+
+def new_customer(env, name):
+    return env["res.partner"].create(
+        {"name": name, "email": f"{name.lower().replace(' ', '.')}@example.com", "is_company": 1}
+    )
+
+
+def overdue_invoices(env, count, label):
+    """`count` posted invoices of a new customer, due `REMINDER_STEP` days ago, with reminders
+    on for the company since then: each is due for one reminder now, and nothing else is
+    (the customers of other invoices due for one opt out)."""
+    today = fields.Date.context_today(env.user)
+    due = today - timedelta(days=REMINDER_STEP)
+    company = env.ref("base.main_company")
+    company.write({"komet_paylink_reminder_days": str(REMINDER_STEP)})
+    company.komet_paylink_reminders_since = due
+    customer = new_customer(env, f"Bench late payer {label}")
+    lines = [Command.create({"name": label, "price_unit": 700.0, "tax_ids": [Command.clear()]})]
+    invoices = env["account.move"].create(
+        [
+            {
+                "move_type": "out_invoice",
+                "partner_id": customer.id,
+                "invoice_date": due,
+                "invoice_date_due": due,
+                "invoice_line_ids": lines,
+            }
+            for __ in range(count)
+        ]
+    )
+    invoices.action_post()
+    invoices.invoice_date_due = due
+    due_now = env["account.move"]._paylink_reminders_due(company, (REMINDER_STEP,), due)
+    others = [invoice for invoice, __ in due_now if invoice not in invoices]
+    env["account.move"].concat(*others).commercial_partner_id.komet_paylink_opt_out = True
+    env.cr.commit()  # pylint: disable=invalid-commit
+    return invoices
+
+
+def reminded(env, invoice_ids):
+    """For each invoice: its reminder links and its emails."""
+    return [
+        [
+            env["komet.paylink"].search_count(
+                [("move_id", "=", invoice_id), ("reminder_days", "=", REMINDER_STEP)]
+            ),
+            env["mail.mail"].search_count(
+                [("model", "=", "account.move"), ("res_id", "=", invoice_id)]
+            ),
+        ]
+        for invoice_id in invoice_ids
+    ]
+
+
+def reminders(env, size):
+    """A reminder run per invoice against Odoo's own send per invoice, on twin invoices (same
+    line and amount), in one process: runs of the scheduled action's code (a batch each),
+    interleaved with as many of Odoo's sends (one invoice per call, no link)."""
+    env = env(context=dict(env.context, mail_notify_force_send=False))
+    late = overdue_invoices(env, size, "reminders")
+    plain = list(overdue_invoices(env, size, "plain").with_env(env))
+    late.commercial_partner_id.komet_paylink_opt_out = False
+    plain[0].commercial_partner_id.komet_paylink_opt_out = True  # never reminded
+    measures = {way: {"queries": [], "seconds": [], "invoices": []} for way in ("link", "plain")}
+    Move = env["account.move"]
+
+    def measure(way, work):
+        env.flush_all()
+        queries, start = env.cr.sql_log_count, time.perf_counter()
+        count = work()
+        env.flush_all()
+        measures[way]["seconds"].append(time.perf_counter() - start)
+        env.cr.commit()  # pylint: disable=invalid-commit
+        measures[way]["queries"].append(env.cr.sql_log_count - queries)
+        measures[way]["invoices"].append(count)
+
+    def one_run():
+        before = sum(links for links, __ in reminded(env, late.ids))
+        Move._cron_paylink_send_reminders()
+        return sum(links for links, __ in reminded(env, late.ids)) - before
+
+    def sends(count):
+        for __ in range(count):
+            invoice = plain.pop()
+            env["account.move.send"]._generate_and_send_invoices(
+                invoice, sending_methods=["email"], komet_paylink_include=False
+            )
+        return count
+
+    while plain:
+        measure("link", one_run)
+        count = measures["link"]["invoices"][-1]
+        if not count:
+            break
+        measure("plain", lambda count=count: sends(min(count, len(plain))))
+    return {**measures, "reminded": reminded(env, late.ids)}
+
+
+def statements(env, sizes):
+    """A statement link for each size: a new customer with that many open invoices."""
+    found = {}
+    for size in sizes:
+        customer = new_customer(env, f"Bench statement {size}")
+        line = {"name": "Statement", "price_unit": 90.0, "tax_ids": [Command.clear()]}
+        invoices = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": customer.id,
+                    "invoice_line_ids": [Command.create(line)],
+                }
+                for __ in range(size)
+            ]
+        )
+        invoices.action_post()
+        link = env["komet.paylink"].create({"move_ids": [Command.set(invoices.ids)]})
+        found[str(size)] = {"url": link.url, "invoices": len(link.move_ids)}
+    return found
+
+
+def ledger(env, count, customers=100, batch=500):
+    """`count` more posted invoices, spread over `customers` new customers, committed a batch
+    at a time: a wholesaler's receivables ledger."""
+    partners = [new_customer(env, f"Bench ledger {index}") for index in range(customers)]
+    line = {"name": "Ledger", "price_unit": 250.0, "tax_ids": [Command.clear()]}
+    for start in range(0, count, batch):
+        invoices = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partners[index % customers].id,
+                    "invoice_line_ids": [Command.create(line)],
+                }
+                for index in range(start, min(start + batch, count))
+            ]
+        )
+        invoices.action_post()
+        env.cr.commit()  # pylint: disable=invalid-commit
+    return {
+        "posted": env["account.move"].search_count(
+            [("move_type", "=", "out_invoice"), ("state", "=", "posted")]
+        )
+    }
+
+
+def backlog(env, count):
+    """`count` overdue invoices due for a reminder, for the prefork cron worker."""
+    return overdue_invoices(env, count, "backlog").ids
+
+
+def trigger_reminders(env):
+    """Wake the cron workers for the reminder job, as Odoo's own jobs are (a trigger)."""
+    env.ref("komet_paylink.ir_cron_send_reminders")._trigger()
+    return True
+
+
+PHASES = {
+    phase.__name__: phase
+    for phase in (
+        prepare,
+        pdf,
+        send,
+        webhook,
+        booked,
+        reminders,
+        statements,
+        ledger,
+        backlog,
+        trigger_reminders,
+        reminded,
+    )
+}
 
 
 @click.command()

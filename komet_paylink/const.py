@@ -191,6 +191,11 @@ STRIPE_TIMEOUT_SECONDS = 20
 # loses one batch at most. A reminder costs about 1.5 s (its PDF): ten fit any time limit.
 REMINDER_BATCH_SIZE = 10
 EXPIRY_BATCH_SIZE = 50
+# Odoo calls a job that reports progress up to ten times in one run, with no word to the
+# watchdog of the prefork cron worker in between, and a worker woken from its sleep has already
+# used part of its real-time limit: a run stops taking batches once it has used this share of
+# the limit, and retriggers itself (see `ir.cron`).
+CRON_RUN_LIMIT_SHARE = 0.25
 
 # A customer may ask for a new link for a document once in this many minutes.
 RENEWAL_COOLDOWN_MINUTES = 10

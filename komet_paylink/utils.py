@@ -332,3 +332,11 @@ def statement_reference_prefix(names):
     of a few dozen invoices do not fit)."""
     first = min(names)
     return first if len(names) == 1 else f"{first} +{len(names) - 1}"
+
+
+def cron_run_budget(limit_time_real_cron, limit_time_real, share=const.CRON_RUN_LIMIT_SHARE):
+    """Seconds a scheduler run of a job may spend before it leaves the rest to the next run,
+    from Odoo's options: `limit_time_real_cron` (-1: that of `limit_time_real`; 0: none).
+    None when no limit applies."""
+    limit = limit_time_real if limit_time_real_cron == -1 else limit_time_real_cron
+    return limit * share if limit and limit > 0 else None

@@ -298,3 +298,10 @@ def test_only_stripe_checkout_pages_are_stripe_checkout_urls():
         None,
     ):
         assert not utils.is_stripe_checkout_url(url), url
+
+
+def test_cron_run_budget_is_a_share_of_the_cron_workers_limit():
+    assert utils.cron_run_budget(25, 120) == 6.25
+    assert utils.cron_run_budget(-1, 120) == 30  # Odoo's default: limit_time_real's
+    assert utils.cron_run_budget(0, 120) is None  # no limit
+    assert utils.cron_run_budget(-1, 0) is None

@@ -4,6 +4,7 @@ from . import (
     account_move_line,
     account_move_send,
     account_payment,
+    ir_cron,
     ir_http,
     komet_paylink,
     komet_paylink_demo,

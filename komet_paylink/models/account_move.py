@@ -137,7 +137,7 @@ class AccountMove(models.Model):
                 )
             )
         for invoice in self:
-            reason = invoice._paylink_unsendable_reason()
+            reason = invoice._paylink_unlinkable_reason()
             if reason:
                 raise UserError(reason)
 
@@ -178,7 +178,7 @@ class AccountMove(models.Model):
         whose payment is being confirmed, one of a customer who opted out or that cannot get a
         link (see `_paylink_unsendable_reason`), nor a step sent before or passed before
         `since` (see `utils.reminder_step_to_send`)."""
-        if not steps:
+        if not steps or company._paylink_payment_unavailable_reason():
             return []
         today = fields.Date.context_today(self)
         invoices = self.sudo().search_fetch(
@@ -212,34 +212,41 @@ class AccountMove(models.Model):
 
         One batch per call, committed by the scheduler, which calls again while some are left
         (`ir.cron._notify_progress`): a run killed by the worker's time limit loses its batch
-        at most, and a later run resumes. The invoices of a batch are locked, skipping those
-        another run holds, and each keeps the step it was sent (or failed) at: none is
-        reminded twice, even by two runs at once. Each is sent in its own savepoint, so that
-        one failure does not stop the others.
+        at most, and a later run resumes; a run that has used its share of that limit leaves
+        the rest to the next (`ir.cron._paylink_run_is_over`). The invoices of a batch are
+        locked, skipping those another run holds, and each keeps the step it was sent (or
+        failed) at: none is reminded twice, even by two runs at once. Each is sent in its own
+        savepoint, so that one failure does not stop the others.
         """
+        cron = self.env.ref("komet_paylink.ir_cron_send_reminders")
+        if self.env["ir.cron"]._paylink_run_is_over():
+            cron._trigger()  # a new run, once this worker has reported to its watchdog
+            return
         due = []
         companies = self.env["res.company"].search([("komet_paylink_reminder_days", "!=", False)])
         for company in companies:
             since = company.komet_paylink_reminders_since
             due += self._paylink_reminders_due(company, company._paylink_reminder_steps(), since)
         batch = dict(due[:batch_size])
-        locked = self._paylink_lock_skip_locked(list(batch))
-        sent = failed = 0
-        for invoice in locked:
+        done = self.browse()
+        sent = 0
+        for invoice in self._paylink_lock_skip_locked(list(batch)):
+            if done and self.env["ir.cron"]._paylink_run_is_over():
+                break
             try:
                 with self.env.cr.savepoint():
                     invoice._paylink_send_reminder(batch[invoice])
                 sent += 1
             except Exception:  # one invoice's failure must not stop the others
-                failed += 1
                 _logger.exception("Payment reminder of invoice %s failed.", invoice.id)
             # Also after a failure: it is not tried again at every run.
             invoice.komet_paylink_reminder_step = batch[invoice]
-        _logger.info("Sent %s payment reminder(s); %s failed.", sent, failed)
-        remaining = len(due) - len(batch)
-        self.env["ir.cron"]._notify_progress(done=len(locked), remaining=remaining)
+            done |= invoice
+        _logger.info("Sent %s payment reminder(s); %s failed.", sent, len(done) - sent)
+        remaining = len(due) - len(done)
+        self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)
         if remaining:  # also when run by hand, outside the scheduler's loop
-            self.env.ref("komet_paylink.ir_cron_send_reminders")._trigger()
+            cron._trigger()
 
     @api.model
     def _paylink_lock_skip_locked(self, invoices):

@@ -227,6 +227,21 @@ class AccountMoveSend(models.AbstractModel):
                     ),
                 ),
             }
+        no_payment = moves.filtered(
+            lambda move: include and move.company_id._paylink_payment_unavailable_reason()
+        )
+        if no_payment:
+            alerts["komet_paylink_no_payment"] = {
+                "level": "warning",
+                "message": _(
+                    "Sent without a payment link: %(reasons)s",
+                    reasons=self._paylink_alert_reasons(
+                        moves,
+                        no_payment,
+                        lambda move: move.company_id._paylink_payment_unavailable_reason(),
+                    ),
+                ),
+            }
         opted_out = moves.filtered(lambda move: move.partner_id._paylink_opt_out_reason())
         if opted_out:
             alerts["komet_paylink_opt_out"] = {

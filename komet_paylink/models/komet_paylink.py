@@ -418,7 +418,12 @@ class KometPaylink(models.Model):
     @api.model
     def _cron_expire_links(self, batch_size=const.EXPIRY_BATCH_SIZE):
         """Close the links whose lifetime is over, a batch per call while some are left
-        (`ir.cron._notify_progress`), and retry expiring the sessions Stripe did not expire."""
+        (`ir.cron._notify_progress`) and the run's time (`ir.cron._paylink_run_is_over`), and
+        retry expiring the sessions Stripe did not expire."""
+        cron = self.env.ref("komet_paylink.ir_cron_expire_links")
+        if self.env["ir.cron"]._paylink_run_is_over():
+            cron._trigger()  # a new run, once this worker has reported to its watchdog
+            return
         now = fields.Datetime.now()
         unopened_since = now - timedelta(days=self._paylink_unopened_days())
         domain = expression.OR(
@@ -436,7 +441,7 @@ class KometPaylink(models.Model):
         remaining = self.search_count(domain)
         self.env["ir.cron"]._notify_progress(done=len(overdue_links), remaining=remaining)
         if remaining:  # also when run by hand, outside the scheduler's loop
-            self.env.ref("komet_paylink.ir_cron_expire_links")._trigger()
+            cron._trigger()
 
     def _paylink_page_state(self):
         """What the public page shows (`const.PAGE_*`), changing nothing (a GET may be a mail
@@ -577,7 +582,10 @@ class KometPaylink(models.Model):
         self.ensure_one()
         if self._paylink_page_state() != const.PAGE_EXPIRED:
             raise UserError(_("This payment link cannot be renewed."))
-        if self.partner_id._paylink_opt_out_reason():
+        if (
+            self.partner_id._paylink_opt_out_reason()
+            or self.company_id._paylink_payment_unavailable_reason()
+        ):
             raise UserError(_("We cannot send a new payment link; please contact us."))
         client_hash = self._paylink_client_hash(client_address)
         self._paylink_check_renewal_allowed(client_hash)

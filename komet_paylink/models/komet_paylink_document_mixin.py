@@ -137,11 +137,20 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         self.ensure_one()
         return self._paylink_closed_reason(link) or self._paylink_processing_reason()
 
-    def _paylink_unsendable_reason(self):
-        """Why no new link may be sent for the document, or False: it cannot be paid now, or
+    def _paylink_unlinkable_reason(self):
+        """Why no new link may be made for the document, or False: it cannot be paid now, or
         its customer opted out of payment links."""
         self.ensure_one()
         return self._paylink_unpayable_reason() or self.partner_id._paylink_opt_out_reason()
+
+    def _paylink_unsendable_reason(self):
+        """Why no new link may be mailed for the document, or False: no link may be made, or
+        its company cannot take online payment yet (the customer's Pay would fail)."""
+        self.ensure_one()
+        return (
+            self._paylink_unlinkable_reason()
+            or self.company_id._paylink_payment_unavailable_reason()
+        )
 
     # === BUSINESS METHODS - ON A LINK === #
 
@@ -287,7 +296,7 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         self._paylink_check_may_send()
         if statement:
             self.sudo()._paylink_check_statement()
-        elif reason := self.sudo()._paylink_unsendable_reason():
+        elif reason := self.sudo()._paylink_unlinkable_reason():
             raise UserError(reason)
 
     def _paylink_open_checkouts(self):

@@ -95,5 +95,18 @@ class ResCompany(models.Model):
             _logger.warning("Payment reminders of company %s are off: unreadable days.", self.id)
             return ()
 
+    def _paylink_payment_unavailable_reason(self):
+        """Why the company cannot take online payment yet, or False: its payment-link provider
+        is missing or disabled, so a link would only say "not available"."""
+        self.ensure_one()
+        provider = self.env["payment.provider"]._paylink_provider_for(self, create=False)
+        if provider and provider.state != "disabled":
+            return False
+        return _(
+            "%(company)s takes no online payment yet: set up Stripe, or demo mode, in Settings "
+            "> Invoicing > Komet Payments.",
+            company=self.name,
+        )
+
     def _paylink_reset_sender_groups(self):
         self.komet_paylink_sender_group_ids = self._paylink_default_sender_groups()

@@ -42,7 +42,9 @@ class ResPartner(models.Model):
         Paylink = self.env["komet.paylink"]
         # Outside the five roles: refused as such, not as "no invoice".
         Paylink.check_access("create")
-        if reason := self._paylink_opt_out_reason():
+        if reason := (
+            self._paylink_opt_out_reason() or self.env.company._paylink_payment_unavailable_reason()
+        ):
             raise UserError(reason)
         invoices = (
             self.env["account.move"]

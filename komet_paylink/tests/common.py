@@ -55,6 +55,10 @@ class PaylinkCommon(AccountTestInvoicingCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.Paylink = cls.env["komet.paylink"]
+        # The company takes payment (demo mode): links are mailed only then.
+        cls.env["payment.provider"]._paylink_provider_for(cls.company)._paylink_set_account(
+            demo_mode=True
+        )
         cls.role_users = {
             role: cls._paylink_new_user(
                 f"test_{role}", f"{ROLE_BASE_GROUPS[role]},komet_paylink.group_role_{role}"

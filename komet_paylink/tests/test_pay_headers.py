@@ -63,6 +63,7 @@ class TestPayHeaders(PaylinkHttpCommon, HttpCase):
 
     def test_headers_on_410_and_429(self):
         """Test that an expired link's 410 and a refused renewal's 429 carry the headers."""
+        self._set_demo_mode(True)  # the company takes payment: the renewal is refused for its rate
         link, token = self._send_link()
         link._paylink_register_open()
         with freeze_time(fields.Datetime.now() + timedelta(hours=25)):

@@ -9,6 +9,14 @@ from .stripe_fake import make_event
 
 @tagged("post_install", "-at_install")
 class TestProviderModes(PaylinkCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # As on a new database: no Stripe account, no demo mode.
+        cls.env["payment.provider"]._paylink_provider_for(cls.company)._paylink_set_account(
+            demo_mode=False
+        )
+
     def _provider(self):
         return self.env["payment.provider"]._paylink_provider_for(self.company)
 

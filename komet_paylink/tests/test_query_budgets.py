@@ -19,8 +19,8 @@ from .stripe_fake import event_payload, make_event, sign_payload
 QUERY_BUDGET_WEBHOOK_BOOKING = 169
 # Sending one invoice from Odoo's Send dialog with the Payment Link box: Odoo's send (render
 # and keep the PDF, post the email) plus the link (revoke older ones, create, chatter) and the
-# Pay box drawn on the emailed PDF. Measured: 81.
-QUERY_BUDGET_SEND_WITH_LINK = 81
+# Pay box drawn on the emailed PDF, and whether the company takes payment. Measured: 83.
+QUERY_BUDGET_SEND_WITH_LINK = 83
 # The same send without the box, for comparison: what the link adds is the difference.
 # Measured: 73.
 QUERY_BUDGET_SEND_WITHOUT_LINK = 73

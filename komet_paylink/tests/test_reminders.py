@@ -1,3 +1,4 @@
+import itertools
 from datetime import date, timedelta
 from unittest.mock import patch
 
@@ -6,7 +7,9 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, tagged
+from odoo.tools import config
 
+from ..models import ir_cron
 from .common import PaylinkCommon, PaylinkHttpCommon, pdf_pay_links
 
 DUE = date(2026, 1, 5)
@@ -147,6 +150,43 @@ class TestReminders(PaylinkCommon):
             self.assertEqual(len(self._mails(invoice)), 1)
             self.assertEqual(invoice.komet_paylink_reminder_step, 3)
 
+    def test_a_run_leaves_the_rest_to_the_next_once_its_time_is_spent(self):
+        """Test that under the scheduler a run stops taking invoices once it has used its share
+        of the cron worker's time limit (before the watchdog kills it), says what it did and
+        triggers the next run, which goes on: every invoice is reminded exactly once."""
+        invoices = [self._late_invoice() for __ in range(3)]
+        cron = self.env.ref("komet_paylink.ir_cron_send_reminders")
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
+        Move = self.env["account.move"].with_context(
+            mail_notify_force_send=False, ir_cron_progress_id=progress.id
+        )
+        clock = itertools.count(0, 10)  # each look at the clock comes 10 s after the last
+        reminded_per_run = []
+        with (
+            freeze_time(DUE + timedelta(days=3, hours=6)),
+            patch.dict(config.options, {"limit_time_real_cron": 50}),  # 25 s for a run
+            patch.object(ir_cron.time, "monotonic", lambda: next(clock)),
+        ):
+            while len(reminded_per_run) < 5 and any(
+                not invoice.komet_paylink_reminder_step for invoice in invoices
+            ):
+                ir_cron._RUN_STARTED.clear()  # a new run, on a new cursor
+                before = sum(bool(self._reminder_links(invoice)) for invoice in invoices)
+                Move._cron_paylink_send_reminders()
+                Move._cron_paylink_send_reminders()  # the same run: its time is spent
+                after = sum(bool(self._reminder_links(invoice)) for invoice in invoices)
+                reminded_per_run.append(after - before)
+                self.assertEqual(progress.done, 1)
+                self.assertEqual(progress.remaining, len(invoices) - after)
+                triggered = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+                self.assertTrue(triggered, "the next run is triggered")
+                triggered.unlink()
+        self.assertEqual(reminded_per_run, [1, 1, 1])
+        for invoice in invoices:
+            self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [3])
+            self.assertEqual(len(self._mails(invoice)), 1)
+
     def test_switching_reminders_on_mails_no_backlog(self):
         """Test that switching reminders on sends no step an invoice passed before, that the
         settings say how many invoices the next run emails before saving, and that a step
@@ -181,6 +221,24 @@ class TestReminders(PaylinkCommon):
         self.assertFalse(other_company.komet_paylink_reminder_days)
         self._run_reminders(30)
         self.assertFalse(self._reminder_links(invoice))
+
+    def test_no_reminder_for_a_company_that_cannot_take_payment(self):
+        """Test that a company whose payment provider is disabled mails no reminder (its
+        customer's Pay would only say "not available"), and that the settings count none;
+        once it takes payment again, the invoice is reminded."""
+        invoice = self._late_invoice()
+        provider = self.env["payment.provider"]._paylink_provider_for(self.company)
+        provider.state = "disabled"
+        with freeze_time(DUE + timedelta(days=3, hours=6)):
+            settings = self.env["res.config.settings"].new({})
+            settings.komet_paylink_reminder_days = "3,10,30"
+            self.assertEqual(settings.komet_paylink_reminder_preview, 0)
+        self._run_reminders(3)
+        self.assertFalse(self._reminder_links(invoice))
+        self.assertFalse(self._mails(invoice))
+        provider._paylink_set_account(demo_mode=True)
+        self._run_reminders(3)
+        self.assertEqual(self._reminder_links(invoice).mapped("reminder_days"), [3])
 
     def test_no_reminder_while_a_payment_is_being_confirmed(self):
         """Test that an overdue invoice whose bank debit is being confirmed gets no reminder
@@ -318,6 +376,7 @@ class TestReminderPdf(PaylinkHttpCommon, HttpCase):
     def test_the_reminder_pdf_carries_the_pay_box(self):
         """Test that the reminder is Odoo's invoice email: the invoice PDF, with the Pay now
         link of the new payment link."""
+        self._set_demo_mode(True)
         customer = self.env["res.partner"].create({"name": "Late Payer", "email": "l@example.com"})
         self.env["res.partner"].search([("id", "!=", customer.id)]).write(
             {"komet_paylink_opt_out": True}

@@ -4,6 +4,7 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.komet_paylink.exceptions import PaylinkRateLimited, PaylinkSuperseded
@@ -15,6 +16,11 @@ from .common import PaylinkHttpCommon
 class TestRenewal(PaylinkHttpCommon, HttpCase):
     """Only a document's newest link may ask for a new one, within rate limits per document
     and per client address; a link nobody opens expires after the unopened lifetime."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.provider._paylink_set_account(demo_mode=True)
 
     def _mail_count(self):
         return self.env["mail.mail"].sudo().search_count([("model", "=", "komet.paylink")])
@@ -72,6 +78,17 @@ class TestRenewal(PaylinkHttpCommon, HttpCase):
             self.assertNotIn(f"/pay/{token}/renew", response.text)
         self.assertEqual((self._link_count(), self._mail_count(), self._note_count()), counts)
         self.assertEqual(newer_link.state, "sent", "the newer link the customer uses stays open")
+
+    def test_no_new_link_while_the_company_cannot_take_payment(self):
+        """Test that an expired link asks for no new link while its company's provider is
+        disabled: a clear refusal, no link, no email."""
+        link, __ = self._expired_link()
+        link._paylink_mark_expired()
+        self.provider.state = "disabled"
+        counts = (self._link_count(), self._mail_count(), self._note_count())
+        with self.assertRaisesRegex(UserError, "cannot send a new payment link"):
+            link._paylink_request_renewal("198.51.100.7")
+        self.assertEqual((self._link_count(), self._mail_count(), self._note_count()), counts)
 
     def test_older_link_cannot_renew_after_staff_sent_a_newer_one(self):
         """Test that an expired link whose document got a newer link from staff (in any state)

@@ -32,6 +32,7 @@ class TestSending(PaylinkHttpCommon, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.customer.invoice_sending_method = "email"
+        cls.provider._paylink_set_account(demo_mode=True)
 
     def _sent_mail(self, record):
         return (
@@ -176,6 +177,22 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         self.assertFalse(self.invoice.sending_data)
         self.assertEmailCarriesLink(self._sent_mail(self.invoice))
 
+    def test_no_link_is_mailed_for_a_company_that_cannot_take_payment(self):
+        """Test that while the company's provider is disabled, Odoo's automatic send and the
+        Send dialog mail the invoice without a link, the dialog saying why; a link made by hand
+        then is still refused by the page's Pay as "not available"."""
+        self.provider.state = "disabled"
+        self._queue_batch(self.invoice, self.env.ref("base.user_root"))
+        self._run_scheduled_action()
+        self.assertSentWithoutLink(self.invoice)
+        invoice = self._new_invoices(1)
+        wizard = self._send_dialog(invoice, komet_paylink_include=True)
+        alert = wizard.alerts["komet_paylink_no_payment"]
+        self.assertEqual(alert["level"], "warning")
+        self.assertIn("takes no online payment yet", alert["message"])
+        wizard.action_send_and_print()
+        self.assertSentWithoutLink(invoice)
+
     def test_background_batch_follows_its_author_box(self):
         """Test that a batch queued with the Payment Link box sends every invoice with its
         link through the scheduled action, and one queued without it sends none."""
@@ -315,6 +332,7 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.provider._paylink_set_account(demo_mode=True)
         cls.order = cls.env["sale.order"].create(
             {
                 "partner_id": cls.customer.id,
@@ -376,6 +394,11 @@ class TestSendingSaleOrder(PaylinkHttpCommon, HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestSendingEntryPoints(PaylinkHttpCommon, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.provider._paylink_set_account(demo_mode=True)
+
     def test_email_docs_opens_the_send_dialog_with_the_box(self):
         """Test that the invoice list's Email Docs button opens the Send dialog with the box."""
         list_view = self.env.ref("account.view_out_invoice_tree")

@@ -6,6 +6,14 @@ from .common import PaylinkCommon
 
 @tagged("post_install", "-at_install")
 class TestSettings(PaylinkCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # As on a new database: no Stripe account, no demo mode.
+        cls.env["payment.provider"]._paylink_provider_for(cls.company)._paylink_set_account(
+            demo_mode=False
+        )
+
     def _save_settings(self, values):
         self.env["res.config.settings"].create(values).execute()
 

@@ -18,9 +18,13 @@ class AccountMoveSendBatchWizard(models.TransientModel):
 
     @api.depends("move_ids")
     def _compute_komet_paylink_include(self):
-        """Checked for the users whose role may send links, who see the box."""
+        """Checked for the users whose role may send links, who see the box, when the
+        invoices' companies take payment."""
         for wizard in self:
-            wizard.komet_paylink_include = wizard.move_ids._paylink_user_may_send()
+            wizard.komet_paylink_include = wizard.move_ids._paylink_user_may_send() and not any(
+                company._paylink_payment_unavailable_reason()
+                for company in wizard.move_ids.company_id
+            )
 
     @api.depends("move_ids")
     def _compute_komet_paylink_can_send(self):
