@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+FILESTORE = Path.home() / ".local/share/Odoo/filestore"  # Odoo's default data_dir
 OUT = REPO / "bench" / "out"
 FULL = {"pages": 200, "clients": 10, "concurrent": 300, "pdfs": 7, "sends": (5, 50)}
 FULL |= {"sessions": 40, "deliveries": 50, "reminders": 30, "statement": (3, 300)}
@@ -38,7 +39,7 @@ PDF_TARGET, SEND_TIME_TARGET, SEND_QUERY_TARGET = 1.05, 1.1, 1.2
 REMINDER_TARGET, STATEMENT_TARGET, LEDGER_TARGET = 1.1, 2, 1.2
 # The prefork trial of the reminder job: Odoo's options, and how long it may take at most.
 PREFORK = "--workers=2 --max-cron-threads=1 --limit-time-real-cron=25 --log-level=info"
-PREFORK_DEADLINE = 900
+PREFORK_DEADLINE, RETRIGGER_AFTER = 900, 60
 # Fake test-mode secrets, known only to the fake Stripe API and the throwaway database.
 SECRET_KEY = "sk_test_bench_komet_paylink_0000"  # noqa: S105
 WEBHOOK_SECRET = "whsec_bench_komet_paylink_0000"  # noqa: S105
@@ -119,26 +120,32 @@ def at_once(items, work, before=None):
         return list(pool.map(one, items))
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Benchmark:
     def __init__(self, odoo, quick, keep):
         self.odoo, self.quick, self.keep = Path(odoo).resolve(), quick, keep
         self.sizes = QUICK if quick else FULL
         self.db = f"komet_bench_{secrets.token_hex(4)}"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         sys.path.insert(0, str(REPO / "komet_paylink" / "tests"))
         import stripe_fake  # the tests' fake Stripe API (standard library only)
 
         self.stripe = stripe_fake
-        self.server = self.fake = self.log_file = None
+        self.fake = self.log_file = None
+        self.servers, self.databases = [], [self.db]
         self.rows, self.raw = [], {}
 
-    def command(self, script, *args):
+    def command(self, script, *args, db=None):
         """odoo-bin or bench/inside.py on the database, with bench/out/odoo.conf."""
         path = self.odoo / "odoo-bin" if script == "odoo-bin" else REPO / "bench" / script
-        return [sys.executable, str(path), f"--config={OUT / 'odoo.conf'}", "-d", self.db, *args]
+        config = f"--config={OUT / 'odoo.conf'}"
+        return [sys.executable, str(path), config, "-d", db or self.db, *args]
 
     def run_logged(self, name, command):
         """Run a command, its output into bench/out/<name>.out; return its stdout."""
@@ -150,9 +157,9 @@ class Benchmark:
             raise BenchError(f"{name} failed (exit {result.returncode}), see {OUT}:\n{tail}")
         return result.stdout
 
-    def inside(self, phase, **parameters):
+    def inside(self, phase, db=None, **parameters):
         """Run a phase of bench/inside.py in Odoo on the database; return its result."""
-        command = self.command("inside.py", phase, json.dumps(parameters))
+        command = self.command("inside.py", phase, json.dumps(parameters), db=db)
         stdout = self.run_logged(phase, command)
         results = [line for line in stdout.splitlines() if line.startswith("BENCH_RESULT ")]
         if not results:
@@ -160,41 +167,51 @@ class Benchmark:
         return json.loads(results[-1].removeprefix("BENCH_RESULT "))
 
     def start_server(
-        self, options="--workers=0 --max-cron-threads=0 --log-level=info", name="server.log"
+        self,
+        options="--workers=0 --max-cron-threads=0 --log-level=info",
+        name="server.log",
+        db=None,
     ):
-        log(f"starting Odoo on {self.base_url} (log: {OUT / name})")
+        """Serve `db` (the benchmark's database by default): on the benchmark's port, or on a
+        free one for another database; return its base URL."""
+        db = db or self.db
+        base_url = self.base_url if db == self.db else f"http://127.0.0.1:{free_port()}"
+        log(f"starting Odoo on {base_url} (log: {OUT / name})")
         options = f"--http-interface=127.0.0.1 {options}"
-        command = self.command("odoo-bin", *options.split(), f"--db-filter=^{self.db}$")
-        command += [f"--http-port={self.port}", f"--logfile={OUT / name}"]
-        self.server = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        command = self.command("odoo-bin", *options.split(), f"--db-filter=^{db}$", db=db)
+        command += [f"--http-port={base_url.rsplit(':', 1)[1]}", f"--logfile={OUT / name}"]
+        server = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.servers.append(server)
         deadline = time.monotonic() + 120
         with requests.Session() as client:
-            while time.monotonic() < deadline and self.server.poll() is None:
+            while time.monotonic() < deadline and server.poll() is None:
                 try:
-                    if client.get(f"{self.base_url}/web/health", timeout=5).ok:
-                        self.log_file = open(OUT / name, encoding="utf-8", errors="replace")
-                        return
+                    if client.get(f"{base_url}/web/health", timeout=5).ok:
+                        if db == self.db:
+                            self.log_file = open(OUT / name, encoding="utf-8", errors="replace")
+                        return base_url
                 except requests.ConnectionError:
                     pass
                 time.sleep(0.5)
-        raise BenchError(f"Odoo did not answer on {self.base_url} (see {OUT / name})")
+        raise BenchError(f"Odoo did not answer on {base_url} (see {OUT / name})")
 
-    def stop_server(self):
-        os.killpg(self.server.pid, signal.SIGKILL)  # a throwaway server: nothing to save
-        self.server.wait()
-        self.server = None
+    def stop_servers(self):
+        for server in self.servers:
+            os.killpg(server.pid, signal.SIGKILL)  # throwaway servers: nothing to save
+            server.wait()
+        self.servers = []
 
     def cleanup(self):
-        if self.server:
-            self.stop_server()
+        self.stop_servers()
         if self.fake:
             self.fake.stop()
         if self.keep:
             log(f"kept the database {self.db} and its filestore (--keep)")
             return
-        log(f"dropping the database {self.db} and its filestore")
-        subprocess.run(["dropdb", "--if-exists", "--force", self.db], check=False)
-        shutil.rmtree(Path.home() / ".local/share/Odoo/filestore" / self.db, ignore_errors=True)
+        for db in self.databases:
+            log(f"dropping the database {db} and its filestore")
+            subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
+            shutil.rmtree(FILESTORE / db, ignore_errors=True)
 
     def server_log(self):
         """What the server logged since the last call."""
@@ -209,7 +226,7 @@ class Benchmark:
 
     def run(self):
         OUT.mkdir(exist_ok=True)
-        for stale in ("server.log", "results.md", "raw.json", "invoice_plain.pdf"):
+        for stale in ("server.log", "ledger.log", "prefork.log", "results.md", "raw.json"):
             (OUT / stale).unlink(missing_ok=True)
         (OUT / "odoo.conf").write_text(f"[options]\naddons_path = {self.odoo / 'addons'},{REPO}\n")
         self.fake = self.stripe.FakeStripeServer().start()
@@ -504,45 +521,64 @@ class Benchmark:
         )
 
     def bench_ledger(self):
+        """The page on a copy of the database with a receivables ledger added, against the
+        page on the database as it is, each served by its own Odoo, interleaved."""
         count, pages = self.sizes["ledger"], self.sizes["pages"]
-        log(f"ledger: {count} more posted invoices (a few minutes), then the page again")
-        posted = self.inside("ledger", count=count)["posted"]
+        ledger = f"{self.db}_ledger"
+        log(f"ledger: a copy of the database with {count} more posted invoices (a few minutes)")
+        self.stop_servers()
+        subprocess.run(["createdb", "-T", self.db, ledger], check=True)
+        self.databases.append(ledger)
+        if (FILESTORE / self.db).is_dir():
+            shutil.copytree(FILESTORE / self.db, FILESTORE / ledger)
+        posted = self.inside("ledger", db=ledger, count=count)["posted"]
+        self.start_server()
+        ledger_url = self.start_server(name="ledger.log", db=ledger)
         page = self.page
         portal = f"/my/invoices/{page['invoice_id']}?access_token={page['access_token']}"
         urls = {"ours": page["link_url"], "odoo": self.base_url + portal}
+        urls |= {
+            f"{name} ledger": url.replace(self.base_url, ledger_url) for name, url in urls.items()
+        }
         times = {name: [] for name in urls}
+        log(f"ledger: {pages} requests of each page on each database, interleaved")
         with requests.Session() as client:
             self.in_turn(client, urls, WARMUP, {name: [] for name in urls})
             self.in_turn(client, urls, pages, times)
-        before = self.raw["pages"]["sequential"]
         self.raw["ledger"] = {"posted": posted, "times": times}
-        ours, demo = percentile(times["ours"], 50), percentile(before["ours"], 50)
-        measure = f"Page: p50 latency with {posted} posted invoices, against the demo database"
-        self.rows.append(compared(measure, ours, demo, (ms(ours), ms(demo)), LEDGER_TARGET))
-        odoo, odoo_demo = percentile(times["odoo"], 50), percentile(before["odoo"], 50)
+        p50 = {name: percentile(values, 50) for name, values in times.items()}
+        measure = f"Page: p50 latency with {posted} posted invoices, against the database as it is"
+        shown = (ms(p50["ours ledger"]), ms(p50["ours"]))
+        self.rows.append(compared(measure, p50["ours ledger"], p50["ours"], shown, LEDGER_TARGET))
+        ratio = f"{p50['odoo ledger'] / p50['odoo']:.2f}"
+        shown = (ms(p50["odoo ledger"]), ms(p50["odoo"]))
         self.rows.append(
-            Row(
-                "Portal page (Odoo's): p50 latency, the same two databases",
-                ms(odoo),
-                ms(odoo_demo),
-                f"{odoo / odoo_demo:.2f}",
-            )
+            Row("Portal page (Odoo's): p50 latency, the same two databases", *shown, ratio)
         )
 
     def bench_prefork(self):
         count = self.sizes["backlog"]
         log(f"prefork: {count} overdue invoices, Odoo with {PREFORK}")
-        self.stop_server()
+        self.stop_servers()
         invoice_ids = self.inside("backlog", count=count)
         self.start_server(PREFORK, "prefork.log")
         start = time.monotonic()
         self.inside("trigger_reminders")
-        found = []
+        triggers, progress, progress_at = 1, 0, start
         while time.monotonic() - start < PREFORK_DEADLINE:
-            time.sleep(10)
+            time.sleep(5)
             found = self.inside("reminded", invoice_ids=invoice_ids)
-            if all(links for links, __ in found):
+            done = sum(bool(links) for links, __ in found)
+            if done == count:
                 break
+            if done > progress:
+                progress, progress_at = done, time.monotonic()
+            elif time.monotonic() - progress_at > RETRIGGER_AFTER:
+                # A worker killed while woken late from its sleep takes the job's trigger with
+                # it, and its successor sleeps past its limit: Odoo 18 wakes a cron worker only
+                # by a trigger, which any user action that queues a job sends.
+                self.inside("trigger_reminders")
+                triggers, progress_at = triggers + 1, time.monotonic()
         seconds = time.monotonic() - start
         time.sleep(30)  # what a last run still does, and a killed worker's successor
         found = self.inside("reminded", invoice_ids=invoice_ids)
@@ -551,7 +587,11 @@ class Benchmark:
         runs = len(re.findall(r"Sent \d+ payment reminder", text))
         once = sum(found_one == [1, 1] for found_one in found)
         self.raw["prefork"] = {"found": found, "seconds": seconds, "kills": kills, "runs": runs}
-        shown = f"{once}/{count} in {seconds:.0f} s ({runs} batches; {kills} cron workers killed)"
+        self.raw["prefork"]["triggers"] = triggers
+        shown = (
+            f"{once}/{count} in {seconds:.0f} s ({runs} batches, {triggers} trigger(s) from "
+            f"outside; {kills} cron workers killed, idle or not)"
+        )
         self.rows.append(
             Row(
                 f"Reminder job, prefork ({PREFORK.split(' --log')[0]}): backlog of {count}",

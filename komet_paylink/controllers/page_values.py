@@ -100,7 +100,8 @@ def page_values(link_sudo):
     document = link_sudo._paylink_document()
     # What the link pays, read once for the whole page.
     documents = link_sudo._paylink_documents()
-    values.update(document=document, statement_invoices=statement_invoices(link_sudo, documents))
+    invoices = statement_invoices(link_sudo, documents, values)
+    values.update(document=document, statement_invoices=invoices)
     if document:
         details = document._paylink_page_details()
         lines = details.pop("lines")
@@ -117,7 +118,10 @@ def page_values(link_sudo):
             more_lines=max(len(lines) - const.PAY_PAGE_MAX_LINES, 0),
         )
     else:
-        values.update(bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due())
+        payable = documents.browse([invoice["id"] for invoice in invoices if invoice["payable"]])
+        values.update(
+            bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
+        )
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
@@ -127,14 +131,40 @@ def page_values(link_sudo):
     return values
 
 
-def statement_invoices(link_sudo, documents):
-    """The invoices a statement link lists (`documents`, what it pays), oldest first, each with
-    why it cannot be paid now (False when it can): [(invoice, reason)]. Empty for a link that
-    pays one document."""
+def statement_invoices(link_sudo, documents, formatters):
+    """The invoices a statement link lists (`documents`, what it pays, on the link already),
+    oldest first, each read once into what its row shows: whether it can be paid now and, if
+    not, whether a payment of it is on its way. Empty for a link that pays one document. A
+    statement lists up to 300: the rows read no field twice."""
     if not link_sudo.is_statement:
         return []
-    invoices = documents.sorted(lambda move: (move.invoice_date or fields.Date.today(), move.id))
-    return [(invoice, invoice._paylink_unpayable_reason(link_sudo)) for invoice in invoices]
+    format_money, format_date = formatters["format_money"], formatters["format_page_date"]
+    dates = {}  # the invoices of a statement share few dates
+
+    def written(day):
+        if day not in dates:
+            dates[day] = format_date(day)
+        return dates[day]
+
+    rows = []
+    today = fields.Date.today()
+    for invoice in documents.sorted(lambda move: (move.invoice_date or today, move.id)):
+        payable = not invoice._paylink_unpayable_reason()
+        rows.append(
+            {
+                "id": invoice.id,
+                "name": invoice.name,
+                "payable": payable,
+                "amount": payable and format_money(invoice.amount_residual, invoice.currency_id),
+                "processing": not payable
+                and bool(invoice.komet_paylink_processing_since)
+                and invoice.payment_state not in ("paid", "in_payment"),
+                "dated": written(invoice.invoice_date),
+                "due": invoice.invoice_date_due and written(invoice.invoice_date_due),
+                "has_pdf": bool(invoice.invoice_pdf_report_id),
+            }
+        )
+    return rows
 
 
 def returned_transaction(link_sudo, session_id=None, attempt=None):

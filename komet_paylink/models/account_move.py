@@ -201,7 +201,7 @@ class AccountMove(models.Model):
             step = utils.reminder_step_to_send(
                 steps, invoice.invoice_date_due, today, since, invoice.komet_paylink_reminder_step
             )
-            if step and not invoice._paylink_unsendable_reason():
+            if step and not invoice._paylink_unlinkable_reason():  # the company's: above
                 due.append((invoice, step))
         return due
 

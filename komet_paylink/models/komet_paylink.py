@@ -449,16 +449,21 @@ class KometPaylink(models.Model):
         if not self or self.state == const.STATE_REVOKED:
             return const.PAGE_GONE
         self.ensure_one()
-        documents = self._paylink_documents()
-        if not documents:
+        linked = self._paylink_linked_documents().sudo()
+
+        def documents():  # one at a time, up to the first answer: a statement lists hundreds
+            return (document for document in linked if document._paylink_on_link(self))
+
+        if not any(documents()):
             return const.PAGE_GONE
         if self.state == const.STATE_PAID or (
-            documents._name == "account.move"
-            and all(move.payment_state in ("paid", "in_payment") for move in documents)
+            linked._name == "account.move"
+            and all(move.payment_state in ("paid", "in_payment") for move in documents())
         ):
             return const.PAGE_PAID
-        payable = documents._paylink_payable_on(self)
-        if not payable and documents._paylink_processing_since_on(self):
+        # On the link already: what is left to ask is whether one can be paid now.
+        payable = any(not document._paylink_unpayable_reason() for document in documents())
+        if not payable and self._paylink_documents()._paylink_processing_since_on(self):
             return const.PAGE_PROCESSING
         if self.state == const.STATE_EXPIRED or self._paylink_is_past_expiry():
             return const.PAGE_EXPIRED
