@@ -88,13 +88,15 @@ class AccountPayment(models.Model):
             raise PaylinkRetryLater(str(error)) from error
         if not txn:
             return vals
-        currency = self.env["res.currency"].browse(vals["currency_id"])
-        fee = self._paylink_from_stripe_amount(txn, txn.get("fee") or 0, currency)
         vals = {
             **vals,
             "komet_stripe_balance_transaction": txn.get("id"),
             "komet_stripe_exchange_rate": txn.get("exchange_rate") or 0.0,
         }
+        if not txn.get("fee"):
+            return vals
+        currency = self.env["res.currency"].browse(vals["currency_id"])
+        fee = self._paylink_from_stripe_amount(txn, txn["fee"], currency)
         if (
             currency.compare_amounts(fee, 0) <= 0
             or currency.compare_amounts(fee, vals["amount"]) >= 0
@@ -135,10 +137,13 @@ class AccountPayment(models.Model):
     def _paylink_from_stripe_amount(self, txn, minor_amount, currency):
         """`minor_amount` of balance transaction `txn` (in its currency's minor units) in
         `currency`: at Stripe's own exchange rate when Stripe converted the payment."""
+        code = (txn.get("currency") or "").upper()
         txn_currency = (
-            self.env["res.currency"]
+            currency
+            if code == currency.name
+            else self.env["res.currency"]
             .with_context(active_test=False)
-            .search([("name", "=", (txn.get("currency") or "").upper())], limit=1)
+            .search([("name", "=", code)], limit=1)
         )
         if not txn_currency:
             return 0.0

@@ -105,23 +105,26 @@ class KometPaylinkEvent(models.Model):
         event_record = events_sudo._paylink_store(event, providers[0])
         if not event_record:
             return "duplicate"
-        return event_record._paylink_process(providers)
+        return event_record._paylink_process(providers, event_type, stripe_object)
 
-    def _paylink_process(self, providers):
+    def _paylink_process(self, providers, event_type=None, stripe_object=None):
         """Act on this stored event through Odoo's notification flow
         (`_get_tx_from_notification_data`, `_process_notification_data`), after reading
         Stripe's side back. A booking that Odoo's validation refuses is rolled back, logged and
         left to the cashiers as a to-do; the event can then be replayed.
 
         :param providers: the providers whose webhook secret signed the event.
+        :param event_type: the event's type and `stripe_object` its object, as just received
+                           (else read from the stored event, to replay it).
         :return: the outcome, also written on the event.
         """
         self.ensure_one()
-        stripe_object = json.loads(self.payload or "{}")
-        if self.event_type == const.PAYOUT_PAID_EVENT_TYPE:
+        if event_type is None:
+            event_type, stripe_object = self.event_type, json.loads(self.payload or "{}")
+        if event_type == const.PAYOUT_PAID_EVENT_TYPE:
             return self._paylink_process_payout(providers[:1], stripe_object)
         notification_data = {
-            "event_type": self.event_type,
+            "event_type": event_type,
             "object": stripe_object,
             "provider_ids": providers.ids,
         }
@@ -129,13 +132,13 @@ class KometPaylinkEvent(models.Model):
             const.PROVIDER_CODE, notification_data
         )
         if not transaction:
-            if self.event_type not in const.CHECKOUT_EVENT_TYPES:
+            if event_type not in const.CHECKOUT_EVENT_TYPES:
                 self._paylink_check_not_early(providers, stripe_object)
             self.outcome = "unknown reference"
             return "ignored"
         try:
             notification_data.update(
-                self._paylink_read_back(transaction, self.event_type, stripe_object)
+                self._paylink_read_back(transaction, event_type, stripe_object)
             )
         except PaylinkSessionMissing:
             # Made in another mode or account: no delivery will ever find it here.

@@ -27,9 +27,7 @@ class KometPaylinkPayout(models.Model):
     ]
 
     name = fields.Char(string="Stripe Payout", required=True, readonly=True)
-    provider_id = fields.Many2one(
-        string="Provider", comodel_name="payment.provider", required=True, readonly=True
-    )
+    provider_id = fields.Many2one(comodel_name="payment.provider", required=True, readonly=True)
     company_id = fields.Many2one(
         comodel_name="res.company", related="provider_id.company_id", store=True
     )
