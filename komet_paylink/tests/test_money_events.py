@@ -1,6 +1,7 @@
 from unittest.mock import patch
 
 from odoo.exceptions import ValidationError
+from odoo.modules.migration import load_script
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
@@ -152,3 +153,23 @@ class TestMoneyEvents(PaylinkStripeCommon, HttpCase):
         events = self._events(completed)
         self.assertEqual(events.provider_id, self.provider | other_provider)
         self.assertEqual(self._deliver(completed).json()["outcome"], "duplicate")
+
+    def test_migration_gives_stored_events_their_provider(self):
+        """Test that the events stored before events were kept per provider get their
+        company's provider on upgrade, and stay duplicates of a new delivery."""
+        transaction, completed = self._paid_at_stripe()
+        self._deliver(completed)
+        event = self._events(completed)
+        self.env.cr.execute(
+            "UPDATE komet_paylink_event SET provider_id = NULL, transaction_id = NULL "
+            "WHERE id = %s",
+            [event.id],
+        )
+        migration = load_script(
+            "komet_paylink/migrations/18.0.1.4.0/post-migrate.py", "komet_paylink_18_0_1_4_0"
+        )
+        migration.migrate(self.env.cr, "18.0.1.3.0")
+        event.invalidate_recordset()
+        self.assertEqual(event.provider_id, self.provider)
+        self.assertEqual(self._deliver(completed).json()["outcome"], "duplicate")
+        self.assertEqual(transaction.state, "done")
