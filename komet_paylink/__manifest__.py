@@ -1,7 +1,7 @@
 {
     "name": "Komet Payment Links",
     "summary": "Email invoices with a Pay now button and QR code, paid through Stripe Checkout",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.4.0",
     "category": "Accounting/Payment Providers",
     "author": "Komet",
     "website": "https://github.com/komet/komet_paylink",
@@ -21,6 +21,7 @@
         "data/payment_provider_data.xml",
         "data/mail_template_data.xml",
         "views/komet_paylink_views.xml",
+        "views/komet_paylink_event_views.xml",
         "views/payment_provider_views.xml",
         "views/account_move_views.xml",
         "views/sale_order_views.xml",

@@ -152,6 +152,9 @@ STRIPE_OPERATIONS = frozenset(
         ("checkout.sessions", "expire"),
         ("refunds", "create"),
         ("refunds", "list"),
+        ("payment_intents", "retrieve"),
+        ("balance_transactions", "list"),
+        ("payouts", "retrieve"),
     }
 )
 
@@ -165,9 +168,23 @@ CHECKOUT_EVENT_TYPES = frozenset(
     }
 )
 REFUND_EVENT_TYPE = "charge.refunded"
+# A refund's status changed (a pending bank-debit refund succeeded or failed): the payment's
+# refunds are read back and followed, as for `charge.refunded`.
+REFUND_EVENT_TYPES = frozenset({REFUND_EVENT_TYPE, "charge.refund.updated", "refund.updated"})
 DISPUTE_EVENT_TYPE = "charge.dispute.created"
 ASYNC_PAYMENT_FAILED_EVENT_TYPE = "checkout.session.async_payment_failed"
-HANDLED_EVENT_TYPES = CHECKOUT_EVENT_TYPES | {REFUND_EVENT_TYPE, DISPUTE_EVENT_TYPE}
+PAYOUT_PAID_EVENT_TYPE = "payout.paid"
+HANDLED_EVENT_TYPES = (
+    CHECKOUT_EVENT_TYPES
+    | REFUND_EVENT_TYPES
+    | {
+        DISPUTE_EVENT_TYPE,
+        PAYOUT_PAID_EVENT_TYPE,
+    }
+)
+# What the event log says of an event whose booking failed Odoo's validation: a person fixes
+# the cause, then replays it.
+OUTCOME_FAILED = "failed"
 
 # Transaction states for a Checkout Session's (status, payment_status), read back from Stripe.
 # A complete but unpaid session is a bank debit that settles later (pending), unless Stripe

@@ -9,6 +9,7 @@ from . import (
     komet_paylink,
     komet_paylink_demo,
     komet_paylink_event,
+    komet_paylink_payout,
     payment_provider,
     payment_transaction,
     res_company,

@@ -5,7 +5,7 @@ from datetime import timedelta
 import psycopg2
 
 from odoo import Command, _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
 
@@ -43,6 +43,34 @@ class AccountMove(models.Model):
         column2="link_id",
         groups=const.ROLE_GROUPS,
     )
+    komet_paylink_send_queued_by = fields.Many2one(
+        string="Queued For Sending By",
+        comodel_name="res.users",
+        help="The user who queued this invoice for Odoo's background sending (who wrote its "
+        "sending data), whatever author that data names: their role decides its payment link.",
+        readonly=True,
+        copy=False,
+    )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override of `account` to record who queues an invoice for the background sending."""
+        vals_list = [self._paylink_queued_by_vals(vals) for vals in vals_list]
+        return super().create(vals_list)
+
+    def write(self, vals):
+        """Override of `account` to record who queues an invoice for the background sending: the
+        user who writes its `sending_data`, never an author that data names."""
+        return super().write(self._paylink_queued_by_vals(vals))
+
+    def _paylink_queued_by_vals(self, vals):
+        if "komet_paylink_send_queued_by" in vals and not self.env.su:
+            raise AccessError(_("Who queued an invoice for sending is recorded by Odoo only."))
+        if "sending_data" not in vals:
+            return vals
+        return {**vals, "komet_paylink_send_queued_by": vals["sending_data"] and self.env.uid}
 
     # === ACTION METHODS === #
 

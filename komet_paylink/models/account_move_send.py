@@ -31,8 +31,9 @@ class AccountMoveSend(models.AbstractModel):
         """Override of `account` to decide whether the email carries a payment link.
 
         - A sender's explicit choice (the Send dialogs) is followed.
-        - A background batch follows the person who queued it: their Payment Link box, and
-          their right to send links, checked as them.
+        - A background batch follows the person who queued it (who wrote `sending_data`, not
+          the author it names): their Payment Link box, and their right to send links, checked
+          as them.
         - With no person behind the sending (Odoo's own automatic sending), always a link.
         - Otherwise the company's default.
         - A payment reminder (`komet_paylink_reminder_days`) always carries a link, made by
@@ -45,6 +46,10 @@ class AccountMoveSend(models.AbstractModel):
             move, from_cron=from_cron, **custom_settings
         )
         author = self.env["res.users"].browse(settings["author_user_id"])
+        if from_cron:
+            # Who queued it, as recorded when `sending_data` was written: the author that data
+            # names can be written by any Billing user.
+            author = move.sudo().komet_paylink_send_queued_by
         sender = None
         if custom_settings.get("komet_paylink_reminder_days"):
             # A payment reminder: the point of the email is its fresh link, made by Odoo.
@@ -52,10 +57,10 @@ class AccountMoveSend(models.AbstractModel):
             settings["komet_paylink_reminder_days"] = custom_settings["komet_paylink_reminder_days"]
         elif "komet_paylink_include" in custom_settings:
             include = custom_settings["komet_paylink_include"]
-        elif author._is_superuser():
+        elif author and author._is_superuser():
             include, sender = True, SENDER_SYSTEM
         elif from_cron:
-            include = self._paylink_author_include(move, author)
+            include = bool(author) and self._paylink_author_include(move, author)
             sender = author.id
         else:
             include = self._paylink_default_include(move)

@@ -54,6 +54,24 @@ class PaymentProvider(models.Model):
         "charge.refunded and charge.dispute.created events.",
         compute="_compute_komet_webhook_url",
     )
+    komet_stripe_fee_account_id = fields.Many2one(
+        string="Stripe Fees Account",
+        comodel_name="account.account",
+        help="The expense account of the fees Stripe keeps on each payment and payout. Empty: "
+        "the chart of accounts' bank fees account, else the company's first expense account.",
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        check_company=True,
+        copy=False,
+    )
+    komet_payout_journal_id = fields.Many2one(
+        string="Payouts Bank Journal",
+        comodel_name="account.journal",
+        help="The bank journal whose account receives Stripe's payouts. Empty: the company's "
+        "first bank journal.",
+        domain="[('type', '=', 'bank')]",
+        check_company=True,
+        copy=False,
+    )
     komet_demo_mode = fields.Boolean(
         string="Demo Mode",
         help="A local simulated checkout replaces Stripe, to show the whole flow without a Stripe "
@@ -187,6 +205,46 @@ class PaymentProvider(models.Model):
                 values["state"] = "disabled"
         self.sudo().write(values)
 
+    def _paylink_fee_account(self):
+        """The expense account of Stripe's fees: the provider's, else the chart's bank fees
+        account, else the company's first expense account."""
+        self.ensure_one()
+        if self.komet_stripe_fee_account_id:
+            return self.komet_stripe_fee_account_id
+        company = self.company_id
+        account = (
+            self.env["account.chart.template"]
+            .with_company(company)
+            .ref("expense_finance", raise_if_not_found=False)
+        )
+        if account:
+            return account
+        accounts = self.env["account.account"].sudo().with_company(company)
+        domain = [
+            *accounts._check_company_domain(company),
+            ("account_type", "=", "expense"),
+            ("active", "=", True),
+        ]
+        return accounts.search(domain, order="code", limit=1)
+
+    def _paylink_payout_journal(self):
+        """The bank journal that receives Stripe's payouts."""
+        self.ensure_one()
+        if self.komet_payout_journal_id:
+            return self.komet_payout_journal_id
+        journals = self.env["account.journal"].sudo()
+        return (
+            journals.search(
+                [
+                    *journals._check_company_domain(self.company_id),
+                    ("type", "=", "bank"),
+                    ("id", "!=", self.journal_id.id),
+                ],
+                limit=1,
+            )
+            or self.journal_id
+        )
+
     # === STRIPE GATEWAY === #
 
     def _paylink_stripe_client(self):
@@ -288,6 +346,40 @@ class PaymentProvider(models.Model):
                 payment_tx, scope=f"refund:{minor_amount}:{len(payment_tx.child_transaction_ids)}"
             ),
         )
+
+    def _paylink_balance_transaction(self, payment_intent):
+        """The balance transaction of `payment_intent`'s charge, as Stripe reports it: gross,
+        fee, net, currency and exchange rate of the money that reached the Stripe balance; or
+        None when there is none (yet, or in demo mode).
+
+        :raise ValidationError: Stripe could not be reached.
+        """
+        self.ensure_one()
+        intent = self._paylink_stripe_request(
+            "payment_intents",
+            "retrieve",
+            payment_intent,
+            params={"expand": ["latest_charge.balance_transaction"]},
+        )
+        charge = intent.get("latest_charge")
+        balance_transaction = isinstance(charge, dict) and charge.get("balance_transaction")
+        return balance_transaction if isinstance(balance_transaction, dict) else None
+
+    def _paylink_payout_lines(self, payout_id):
+        """The payout and every balance transaction it pays out (their sources expanded), as
+        Stripe lists them, all pages.
+
+        :raise ValidationError: Stripe could not be reached.
+        """
+        self.ensure_one()
+        payout = self._paylink_stripe_request("payouts", "retrieve", payout_id)
+        lines, params = [], {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
+        while True:
+            page = self._paylink_stripe_request("balance_transactions", "list", params=params)
+            lines += page.get("data") or []
+            if not page.get("has_more") or not lines:
+                return payout, lines
+            params = {**params, "starting_after": lines[-1]["id"]}
 
     @api.model
     def _paylink_verify_webhook(self, payload, signature_header):

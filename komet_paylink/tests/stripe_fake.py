@@ -25,9 +25,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .stripe_fake_money import FakeStripeMoneyMixin
+
 API_VERSION = "2024-06-20"
 SESSIONS_PATH = "/v1/checkout/sessions"
 REFUNDS_PATH = "/v1/refunds"
+BALANCE_TRANSACTIONS_PATH = "/v1/balance_transactions"
 
 # Stripe's bounds on a Checkout Session's `expires_at`, measured from its creation; the fake
 # allows a little slack for the time the request takes to arrive.
@@ -38,6 +41,8 @@ EXPIRES_AT_SLACK = 10
 _KEY_PATTERN = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _SESSION_PATH = re.compile(r"^/v1/checkout/sessions/([^/]+)(/expire)?$")
+_INTENT_PATH = re.compile(r"^/v1/payment_intents/([^/]+)$")
+_PAYOUT_PATH = re.compile(r"^/v1/payouts/([^/]+)$")
 
 
 # === ENCODING === #
@@ -171,13 +176,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Keep the test output clean: no request log on stderr."""
 
 
-class FakeStripeServer:
+class FakeStripeServer(FakeStripeMoneyMixin):
     """A fake Stripe API on 127.0.0.1 (random port), served from a daemon thread.
 
     Attributes the tests read: `base_url`, `requests` (each a dict with method, path, query,
     headers with lowercased names, params, body), `sessions` (id -> session dict), `refunds`
-    (id -> refund dict).
+    (id -> refund dict), `balance_transactions` (id -> balance transaction), `payouts`.
     Set `strict = False` to skip the parameter checks Stripe makes on session creation.
+
+    A paid session's PaymentIntent, its Charge and the Charge's balance transaction are made
+    when first asked for, in the shapes of Stripe's API reference; the fee Stripe takes is
+    `fee_fixed` minor units plus `fee_percent` of the amount (none by default).
     """
 
     def __init__(self, strict=True):
@@ -185,6 +194,11 @@ class FakeStripeServer:
         self.requests = []
         self.sessions = {}
         self.refunds = {}
+        self.balance_transactions = {}
+        self.payouts = {}
+        self.fee_fixed = 0
+        self.fee_percent = 0
+        self._intent_metadata = {}
         self._idempotency = {}
         self._failures = []
         self._lock = threading.RLock()
@@ -228,6 +242,10 @@ class FakeStripeServer:
             self.requests.clear()
             self.sessions.clear()
             self.refunds.clear()
+            self.balance_transactions.clear()
+            self.payouts.clear()
+            self._intent_metadata.clear()
+            self.fee_fixed = self.fee_percent = 0
             self._idempotency.clear()
             self._failures.clear()
 
@@ -343,11 +361,27 @@ class FakeStripeServer:
                 if refund["payment_intent"] == params.get("payment_intent")
             ]
             return 200, {"object": "list", "data": refunds[::-1], "has_more": False}
+        match = _INTENT_PATH.match(path)
+        if match and method == "GET":
+            return 200, self._get_intent(unquote(match.group(1)), params.get("expand") or [])
+        match = _PAYOUT_PATH.match(path)
+        if match and method == "GET":
+            payout = self.payouts.get(unquote(match.group(1)))
+            if payout is None:
+                raise self._missing(f"No such payout: '{match.group(1)}'", "id")
+            return 200, copy.deepcopy(payout)
+        if path.rstrip("/") == BALANCE_TRANSACTIONS_PATH and method == "GET":
+            return 200, self._list_balance_transactions(params)
         raise StripeFakeError(
             404,
             "invalid_request_error",
             f"Unrecognized request URL ({method}: {path}). (The Stripe fake only knows "
             "Checkout Sessions and Refunds.)",
+        )
+
+    def _missing(self, message, param):
+        return StripeFakeError(
+            404, "invalid_request_error", message, code="resource_missing", param=param
         )
 
     def _get_session(self, session_id):
@@ -372,20 +406,6 @@ class FakeStripeServer:
             )
         session.update(status="expired", url=None)
         return copy.deepcopy(session)
-
-    def _new_refund(self, payment_intent, amount, status, metadata):
-        refund = {
-            "id": f"re_{secrets.token_hex(12)}",
-            "object": "refund",
-            "amount": amount,
-            "payment_intent": payment_intent,
-            "charge": f"ch_{payment_intent}",
-            "metadata": dict(metadata),
-            "status": status,
-            "created": int(time.time()),
-        }
-        self.refunds[refund["id"]] = refund
-        return refund
 
     def _create_refund(self, params, api_key, idempotency_key, response_headers):
         scope = (api_key, idempotency_key)
@@ -473,6 +493,9 @@ class FakeStripeServer:
             "ui_mode": params.get("ui_mode") or "hosted",
         }
         self.sessions[session_id] = session
+        intent_data = params.get("payment_intent_data")
+        if isinstance(intent_data, dict):
+            self._intent_metadata[session_id] = dict(intent_data.get("metadata") or {})
         if idempotency_key:
             self._idempotency[scope] = (copy.deepcopy(params), session_id)
         return 200, copy.deepcopy(session)

@@ -208,6 +208,25 @@ class TestSending(PaylinkHttpCommon, HttpCase):
         for invoice in without_box:
             self.assertSentWithoutLink(invoice)
 
+    def test_a_forged_background_author_makes_no_link(self):
+        """Test that a Billing user outside the roles who writes `sending_data` naming Odoo
+        itself, or a cashier, as the author gets no link from the background sending: the role
+        checked is the one of who queued it, and who queued it cannot be written."""
+        cashier = self.role_users["cashier"]
+        for author in (self.env.ref("base.user_root"), cashier):
+            with self.subTest(author=author.login):
+                invoice = self._new_invoices(1)
+                invoice.with_user(self.plain_user).sending_data = {
+                    "author_user_id": author.id,
+                    "author_partner_id": author.partner_id.id,
+                    "komet_paylink_include": True,
+                }
+                self.assertEqual(invoice.komet_paylink_send_queued_by, self.plain_user)
+                with self.assertRaises(AccessError):
+                    invoice.with_user(self.plain_user).komet_paylink_send_queued_by = author
+                self._run_scheduled_action()
+                self.assertSentWithoutLink(invoice)
+
     def test_background_batch_of_a_user_outside_the_roles_has_no_link(self):
         """Test that a batch queued by a user outside the roles goes without links, even with
         the box forced."""
