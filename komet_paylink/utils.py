@@ -332,3 +332,18 @@ def statement_reference_prefix(names):
     of a few dozen invoices do not fit)."""
     first = min(names)
     return first if len(names) == 1 else f"{first} +{len(names) - 1}"
+
+
+def stripe_checkout_locale(lang_code):
+    """Stripe Checkout's `locale` for an Odoo language code (`fr_FR` → `fr`, `pt_BR` → `pt-BR`,
+    `es_MX` → `es-419`), or `auto` when Stripe has no such language."""
+    if not lang_code:
+        return const.STRIPE_CHECKOUT_LOCALE_AUTO
+    tag = lang_code.split("@")[0].replace("_", "-")
+    language, __, region = tag.partition("-")
+    if language == "es" and region not in ("", "ES"):
+        tag = "es-419"  # Odoo's Spanish of every American country
+    for candidate in (tag, language):
+        if candidate in const.STRIPE_CHECKOUT_LOCALES:
+            return candidate
+    return const.STRIPE_CHECKOUT_LOCALE_AUTO

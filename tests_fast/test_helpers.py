@@ -325,3 +325,31 @@ def test_only_stripe_checkout_pages_are_stripe_checkout_urls():
         None,
     ):
         assert not utils.is_stripe_checkout_url(url), url
+
+
+def test_stripe_checkout_locale_from_odoo_languages():
+    expected = {
+        "fr_FR": "fr",
+        "fr_CA": "fr-CA",
+        "fr_BE": "fr",
+        "pt_BR": "pt-BR",
+        "pt_PT": "pt",
+        "en_US": "en",
+        "en_GB": "en-GB",
+        "es_ES": "es",
+        "es_MX": "es-419",
+        "es_419": "es-419",
+        "zh_CN": "zh",
+        "zh_TW": "zh-TW",
+        "nb_NO": "nb",
+        "hi_IN": "hi-IN",
+        "sr@latin": "auto",
+        "ar_001": "auto",
+        "uk_UA": "auto",
+        "": "auto",
+        None: "auto",
+        False: "auto",
+    }
+    for lang_code, locale in expected.items():
+        assert utils.stripe_checkout_locale(lang_code) == locale, lang_code
+        assert locale in const.STRIPE_CHECKOUT_LOCALES

@@ -141,7 +141,9 @@ class AccountMoveSend(models.AbstractModel):
             return
         pdf_values = move_data.get("pdf_attachment_values")
         move_data["komet_paylink_pdf"], move_data["komet_paylink_button"] = (
-            move._paylink_email_parts(link, pdf_values and pdf_values["raw"])
+            move._paylink_email_parts(
+                link, pdf_values and pdf_values["raw"], lang=move_data.get("mail_lang")
+            )
         )
 
     @api.model

@@ -2,6 +2,7 @@ from . import (
     test_adversarial,
     test_at_size,
     test_concurrency,
+    test_customer_language,
     test_link_lifecycle,
     test_money_edges,
     test_one_way_to_pay,
