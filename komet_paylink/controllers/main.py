@@ -104,18 +104,28 @@ class PaylinkController(http.Controller):
         pdf_and_name = invoice_ids and link_sudo._paylink_pdf(invoice_ids[0])
         if not pdf_and_name:
             return self._render_not_found()
-        pdf, filename = pdf_and_name
-        return request.make_response(
-            pdf,
-            headers=[
-                ("Content-Type", "application/pdf"),
-                ("Content-Length", str(len(pdf))),
-                (
-                    "Content-Disposition",
-                    http.content_disposition(filename).replace("attachment", "inline", 1),
-                ),
-            ],
-        )
+        return self._pdf_response(*pdf_and_name)
+
+    @http.route(
+        f"{_pay_route}/<string:token>/receipt",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        sitemap=False,
+    )
+    def pay_receipt(self, token, payment=None, **kwargs):
+        """Serve Odoo's payment receipt of a payment made through the link (the newest by
+        default), only once the link is paid; anything else is answered as an unknown token."""
+        link_sudo = self._find_link(token)
+        if link_sudo._paylink_page_state() != const.PAGE_PAID:
+            return self._render_not_found()
+        payments_sudo = page_values.receipt_payments(link_sudo)
+        if payment is not None:
+            payment_ids = utils.parse_ids([payment]) or []
+            payments_sudo = payments_sudo.filtered(lambda paid: paid.id in payment_ids)
+        if not payments_sudo:
+            return self._render_not_found()
+        return self._pdf_response(*payments_sudo[-1]._paylink_receipt_pdf())
 
     @http.route(
         f"{_pay_route}/<path:anything>",
@@ -223,6 +233,7 @@ class PaylinkController(http.Controller):
             error=error,
             renewed_to=renewed_to,
             newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
+            receipts=page_values.receipt_payments(link_sudo) if state == const.PAGE_PAID else [],
         )
 
     def _render(self, template, link_sudo, status=200, **values):
@@ -248,6 +259,19 @@ class PaylinkController(http.Controller):
             html_data={"lang": html_lang},
         )
         return request.render(template, values, status=status)
+
+    def _pdf_response(self, pdf, filename):
+        return request.make_response(
+            pdf,
+            headers=[
+                ("Content-Type", "application/pdf"),
+                ("Content-Length", str(len(pdf))),
+                (
+                    "Content-Disposition",
+                    http.content_disposition(filename).replace("attachment", "inline", 1),
+                ),
+            ],
+        )
 
     def _render_not_found(self):
         """One body for unknown, malformed and revoked tokens alike: nothing that varies."""

@@ -12,6 +12,7 @@ from . import (
     test_pay_page_details,
     test_provider,
     test_query_budgets,
+    test_receipt,
     test_reminders,
     test_renewal,
     test_roles,
