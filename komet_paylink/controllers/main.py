@@ -208,15 +208,27 @@ class PaylinkController(http.Controller):
 
     def _find_link(self, token):
         """The link of `token` (sudoed: the token is the access check), with what its page
-        reads fetched at once, or an empty recordset."""
+        reads fetched at once, or an empty recordset. From here on the request speaks the
+        customer's language: the page and every message of the model that it shows."""
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        link_sudo = self._in_customer_lang(link_sudo)
         page_values.fetch_page_fields(link_sudo)
+        return link_sudo
+
+    def _in_customer_lang(self, link_sudo):
+        """Make the request speak the language of `link_sudo`'s customer, when installed, and
+        return the link in it."""
+        lang = page_values.customer_lang(link_sudo)
+        if lang and lang != request.env.lang:
+            request.update_context(lang=lang)
+            link_sudo = link_sudo.with_env(request.env(su=True))
         return link_sudo
 
     def _checkout_link_from_session(self):
         """The link this browser last went to pay: the session was set after a token check."""
         link_id = request.session.get(self._session_key)
-        return request.env["komet.paylink"].sudo().browse(link_id or []).exists()
+        link_sudo = request.env["komet.paylink"].sudo().browse(link_id or []).exists()
+        return self._in_customer_lang(link_sudo)
 
     def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
         state = link_sudo._paylink_page_state()

@@ -189,7 +189,7 @@ class AccountMoveSend(models.AbstractModel):
                     "unpaid. You can pay it online with the new link below.",
                     name=move.name,
                     date=format_date(env, move.invoice_date_due),
-                    amount=move.currency_id.format(move._paylink_amount_due()),
+                    amount=move.currency_id.with_env(env).format(move._paylink_amount_due()),
                 ),
                 mail_params["body"] or "",
             )

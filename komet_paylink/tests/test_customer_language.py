@@ -1,3 +1,8 @@
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import PaylinkStripeCommon, pdf_text, plain_spaces
@@ -96,6 +101,20 @@ class TestCustomerLanguage(PaylinkStripeCommon, HttpCase):
         params = self.stripe.last_request("/v1/checkout/sessions")["params"]
         self.assertEqual(params["locale"], "auto")
 
+    def test_a_message_of_the_page_is_in_the_customers_language(self):
+        """Test that what the model answers the customer on the page (here: the link expires
+        too soon to pay) is in the customer's language."""
+        self._load_french()
+        self.customer.lang = "fr_FR"
+        link, token = self._send_link()
+        page = self.url_open(f"/pay/{token}")
+        link._paylink_register_open()
+        with freeze_time(fields.Datetime.now() + timedelta(hours=23, minutes=45)):
+            response = self._post_form(f"/pay/{token}/checkout", page)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("expire dans moins de 30 minutes", response.text)
+        self.assertNotIn("less than 30 minutes", response.text)
+
     def test_renewal_email_is_in_the_customers_language(self):
         """Test that the email of a fresh link (renewal) is in the customer's language, its
         amount written as Odoo writes it there."""
@@ -108,6 +127,21 @@ class TestCustomerLanguage(PaylinkStripeCommon, HttpCase):
         self.assertIn("1 234,50 €", plain_spaces(mail.body_html))
         self.assertNotIn("Pay now", mail.body_html)
         self.assertNotIn("your payment link", mail.subject)
+
+    def test_reminder_is_in_the_customers_language(self):
+        """Test that a payment reminder's subject, text and Pay block are in the customer's
+        language, its amount and due date written as Odoo writes them there."""
+        self._load_french()
+        self.customer.lang = "fr_FR"
+        invoice = self._invoice(1234.5, self.euro)
+        invoice.with_context(mail_notify_force_send=False)._paylink_send_reminder(3)
+        mail = self._sent_mail(invoice)
+        self.assertTrue(mail.subject.startswith("Rappel : "), mail.subject)
+        body = plain_spaces(mail.body_html)
+        due = invoice.invoice_date_due.strftime("%d/%m/%Y")
+        self.assertIn(f"la facture {invoice.name} était due le {due} et 1 234,50 €", body)
+        self.assertIn("Payer maintenant", body)
+        self.assertNotIn("Pay now", body)
 
     def test_log_note_on_an_invoice_leaves_the_live_link_untouched(self):
         """Test that "Log note" on an invoice, with links sent by default, neither makes nor
