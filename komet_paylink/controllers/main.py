@@ -211,9 +211,9 @@ class PaylinkController(http.Controller):
         reads fetched at once, or an empty recordset. From here on the request speaks the
         customer's language: the page and every message of the model that it shows."""
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
-        link_sudo = self._in_customer_lang(link_sudo)
+        # Fetched first: the customer's language is one of the columns fetched.
         page_values.fetch_page_fields(link_sudo)
-        return link_sudo
+        return self._in_customer_lang(link_sudo)
 
     def _in_customer_lang(self, link_sudo):
         """Make the request speak the language of `link_sudo`'s customer, when installed, and
