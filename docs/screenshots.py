@@ -8,10 +8,12 @@ usage: docs/screenshots [--db NAME] [--keep] [--odoo PATH]
 2. Serves Odoo on a free port of 127.0.0.1, and in an `odoo-bin shell` (`prepare` below), as the
    demo's payment-link admin: sends Greengrocer's newest invoice with a payment link through
    Odoo's Send dialog, makes a link for Corner Shop's invoice and a statement link for
-   Greengrocer's open invoices, and emails both.
+   Greengrocer's open invoices, and emails both; adds a French customer's invoice and link (in
+   French, with the French translations installed) and an Indian-rupee invoice sent with a link.
 3. Shoots with Debian's headless chromium: the pay page and the statement page on a phone, the
    email of the sent invoice, the link list as that admin sees it; renders the Pay box page of
-   the emailed PDF with pdftoppm.
+   the emailed PDF with pdftoppm (Greengrocer's, and the rupee invoice's), and the French
+   customer's page.
 4. Writes docs/images/*.png, stops Odoo, and drops the throwaway database unless --keep.
 """
 
@@ -100,9 +102,71 @@ def prepare(env, base_url, work):
     )
     statement = open_invoices._paylink_email_new_link(statement=True)
     urls["statement"] = statement.url
+    urls["french"] = foreign_customers_invoices(env, work)
     env.cr.commit()
+    # The languages installed here reach the server's caches (the shell signals nothing itself).
+    env.registry.signal_changes()
     sys.stdout.write(RESULT_MARK + json.dumps(urls))
     sys.stdout.write("\n")
+
+
+def foreign_invoice(env, partner_values, currency_xmlid, lines):
+    """A posted invoice in `currency_xmlid` for a new customer of `partner_values`."""
+    currency = env.ref(currency_xmlid).sudo()
+    currency.active = True
+    partner = env["res.partner"].create(partner_values)
+    invoice = env["account.move"].create(
+        {
+            "move_type": "out_invoice",
+            "partner_id": partner.id,
+            "currency_id": currency.id,
+            "invoice_line_ids": [
+                (0, 0, {"name": name, "quantity": quantity, "price_unit": price, "tax_ids": []})
+                for name, quantity, price in lines
+            ],
+        }
+    )
+    invoice.action_post()
+    return invoice
+
+
+def foreign_customers_invoices(env, work):
+    """A French customer's link (its page, in French) and an Indian-rupee invoice sent with a
+    link (its Pay box, with the rupee sign); return the French link's URL."""
+    languages = env["res.lang"].sudo()
+    installer = env["base.language.install"].sudo()
+    installer.create({"lang_ids": [(6, 0, languages._activate_lang("fr_FR").ids)]}).lang_install()
+    languages._activate_lang("en_IN")
+    french = foreign_invoice(
+        env,
+        {"name": "Épicerie Dupont", "email": "compta@epicerie-dupont.example", "lang": "fr_FR"},
+        "base.EUR",
+        [("Caisses de pommes", 10, 123.45)],
+    )
+    rupee = foreign_invoice(
+        env,
+        {"name": "Śrī Gaṇeśa Traders", "email": "accounts@ganesha.example", "lang": "en_IN"},
+        "base.INR",
+        [("Tea chests", 25, 4938.0)],
+    )
+    wizard = (
+        env["account.move.send.wizard"]
+        .with_context(active_model="account.move", active_ids=rupee.ids)
+        .create({"sending_methods": ["email"], "komet_paylink_include": True})
+    )
+    wizard.action_send_and_print()
+    mail = (
+        env["mail.mail"]
+        .sudo()
+        .search(
+            [("model", "=", "account.move"), ("res_id", "=", rupee.id)], order="id desc", limit=1
+        )
+    )
+    pdf = mail.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
+    if len(pdf) != 1:
+        raise RuntimeError(f"the rupee invoice's PDF is missing: {mail} {pdf}")
+    Path(work, "invoice_rupee.pdf").write_bytes(pdf.raw)
+    return french._paylink_email_new_link().url
 
 
 # === OUTSIDE ODOO === #
@@ -301,6 +365,7 @@ def pdf_last_page(pdf, png, width=700):
 def shoot_all(odoo, urls, work):
     IMAGES.mkdir(exist_ok=True)
     pdf_last_page(str(work / "invoice.pdf"), IMAGES / "pdf_pay_box.png")
+    pdf_last_page(str(work / "invoice_rupee.pdf"), IMAGES / "pdf_pay_box_rupee.png")
     chromium = Chromium(work)
     try:
         # The page is there, with its stylesheet's rules.
@@ -310,6 +375,8 @@ def shoot_all(odoo, urls, work):
         )
         chromium.open(urls["pay"], PHONE, page_ready, mobile=True)
         chromium.shoot(IMAGES / "pay_page_phone.png")
+        chromium.open(urls["french"], PHONE, page_ready, mobile=True)
+        chromium.shoot(IMAGES / "pay_page_french_phone.png")
         chromium.open(urls["statement"], PHONE, page_ready, mobile=True)
         chromium.shoot(IMAGES / "statement_page_phone.png", full_page=True)
         chromium.open((work / "email.html").as_uri(), (EMAIL_WIDTH, 100))

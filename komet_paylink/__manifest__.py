@@ -29,6 +29,7 @@
         "views/res_config_settings_views.xml",
         "views/komet_paylink_templates.xml",
         "views/mail_templates.xml",
+        "views/report_payment_receipt_templates.xml",
         "wizards/account_move_send_views.xml",
     ],
     "demo": [

@@ -235,3 +235,13 @@ PAY_PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 PAY_PAGE_FRAME_ANCESTORS = "frame-ancestors 'none'"
+
+# The languages Stripe Checkout is displayed in (`locale` of a Checkout Session, Stripe's API
+# reference and the SDK's type of it); for any other, `auto`: the customer's browser decides.
+STRIPE_CHECKOUT_LOCALES = frozenset(
+    (
+        "auto bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hi-IN hr hu id it ja ko lt lv "
+        "ms mt nb nl pl pt pt-BR ro ru sk sl sv th tr vi zh zh-HK zh-TW"
+    ).split()
+)
+STRIPE_CHECKOUT_LOCALE_AUTO = "auto"

@@ -5,9 +5,13 @@ own pages stay exactly those of the PDF Odoo keeps (see models/account_move.py).
 """
 
 import io
+import logging
+from pathlib import Path
 
 from reportlab.lib.colors import HexColor, white
 from reportlab.lib.utils import ImageReader, simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from . import utils
@@ -15,14 +19,58 @@ from . import utils
 BUTTON_COLOR = HexColor("#714B67")  # Odoo's own purple, as in the email's button
 BORDER_COLOR = HexColor("#dee2e6")
 MUTED_COLOR = HexColor("#6c757d")
-FONT = "Helvetica"
-FONT_BOLD = "Helvetica-Bold"
+# DejaVu Sans (Debian's fonts-dejavu-core, which scripts/setup installs) draws every currency
+# sign (₹, ₺, ₴, zł...) and the Latin, Greek, Cyrillic, Arabic and Hebrew letters of names;
+# reportlab's Helvetica covers Latin-1 only and would draw the rest as empty boxes.
+FONT = "KometDejaVuSans"
+FONT_BOLD = "KometDejaVuSans-Bold"
+FONT_FILES = {FONT: "DejaVuSans.ttf", FONT_BOLD: "DejaVuSans-Bold.ttf"}
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",  # Debian, Ubuntu
+    "/usr/share/fonts/dejavu-sans-fonts",  # Fedora
+    "/usr/share/fonts/TTF",  # Arch
+)
+# Only when DejaVu Sans is not installed: Latin-1 only.
+FALLBACK_FONTS = {FONT: "Helvetica", FONT_BOLD: "Helvetica-Bold"}
+
+_logger = logging.getLogger(__name__)
 
 MARGIN = 56  # points: about 2 cm
 BOX_HEIGHT = 170
 QR_SIZE = 140
 BUTTON_WIDTH = 150
 BUTTON_HEIGHT = 34
+
+
+def font_path(filename, font_dirs=FONT_DIRS):
+    """The path of the TrueType font `filename` in the first of `font_dirs` that has it, or
+    None."""
+    for folder in font_dirs:
+        path = Path(folder, filename)
+        if path.is_file():
+            return path
+    return None
+
+
+def box_fonts():
+    """The (regular, bold) fonts the Pay box is drawn with: DejaVu Sans, registered with
+    reportlab once per process; Helvetica, with a warning, where it is not installed."""
+    registered = pdfmetrics.getRegisteredFontNames()
+    fonts = []
+    for name, filename in FONT_FILES.items():
+        if name not in registered:
+            path = font_path(filename)
+            if not path:
+                _logger.warning(
+                    "%s not found (Debian: apt-get install fonts-dejavu-core): the Pay box "
+                    "cannot draw signs and letters outside Latin-1.",
+                    filename,
+                )
+                fonts.append(FALLBACK_FONTS[name])
+                continue
+            pdfmetrics.registerFont(TTFont(name, str(path)))
+        fonts.append(name)
+    return tuple(fonts)
 
 
 def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines):
@@ -35,6 +83,7 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     :param list rule_lines: the paragraphs below the button, e.g. the link's lifetime
     """
     width, height = page_size
+    font, font_bold = box_fonts()
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
     pdf.setTitle(title)
@@ -57,11 +106,11 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     text_width = qr_left - 18 - text_left
     y = box_top - 30
     pdf.setFillColor(HexColor("#212529"))
-    pdf.setFont(FONT_BOLD, 15)
+    pdf.setFont(font_bold, 15)
     pdf.drawString(text_left, y, title)
     y -= 22
-    pdf.setFont(FONT, 11)
-    for line in simpleSplit(amount_line, FONT, 11, text_width):
+    pdf.setFont(font, 11)
+    for line in simpleSplit(amount_line, font, 11, text_width):
         pdf.drawString(text_left, y, line)
         y -= 14
 
@@ -69,7 +118,7 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     pdf.setFillColor(BUTTON_COLOR)
     pdf.roundRect(text_left, y, BUTTON_WIDTH, BUTTON_HEIGHT, 5, stroke=0, fill=1)
     pdf.setFillColor(white)
-    pdf.setFont(FONT_BOLD, 13)
+    pdf.setFont(font_bold, 13)
     pdf.drawCentredString(text_left + BUTTON_WIDTH / 2, y + 12, button_label)
     pdf.linkURL(
         url, (text_left, y, text_left + BUTTON_WIDTH, y + BUTTON_HEIGHT), relative=0, thickness=0
@@ -77,9 +126,9 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
 
     y -= 20
     pdf.setFillColor(MUTED_COLOR)
-    pdf.setFont(FONT, 9)
+    pdf.setFont(font, 9)
     for paragraph in rule_lines:
-        for line in simpleSplit(paragraph, FONT, 9, text_width):
+        for line in simpleSplit(paragraph, font, 9, text_width):
             pdf.drawString(text_left, y, line)
             y -= 12
 

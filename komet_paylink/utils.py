@@ -340,3 +340,18 @@ def cron_run_budget(limit_time_real_cron, limit_time_real, share=const.CRON_RUN_
     None when no limit applies."""
     limit = limit_time_real if limit_time_real_cron == -1 else limit_time_real_cron
     return limit * share if limit and limit > 0 else None
+
+
+def stripe_checkout_locale(lang_code):
+    """Stripe Checkout's `locale` for an Odoo language code (`fr_FR` → `fr`, `pt_BR` → `pt-BR`,
+    `es_MX` → `es-419`), or `auto` when Stripe has no such language."""
+    if not lang_code:
+        return const.STRIPE_CHECKOUT_LOCALE_AUTO
+    tag = lang_code.split("@")[0].replace("_", "-")
+    language, __, region = tag.partition("-")
+    if language == "es" and region not in ("", "ES"):
+        tag = "es-419"  # Odoo's Spanish of every American country
+    for candidate in (tag, language):
+        if candidate in const.STRIPE_CHECKOUT_LOCALES:
+            return candidate
+    return const.STRIPE_CHECKOUT_LOCALE_AUTO

@@ -12,6 +12,7 @@ APT_PACKAGES=(
     wkhtmltopdf chromium zbar-tools poppler-utils # PDFs, browser tours, reading QR codes and PDFs
     libpq-dev libldap2-dev libsasl2-dev           # to build psycopg2 and python-ldap
     postgresql-client git                         # psql, dropdb; whool versions the wheel with git
+    fonts-dejavu-core                             # the PDF Pay box: every currency sign and script
 )
 
 log() { printf '[komet] %s\n' "$*" >&2; }

@@ -287,6 +287,33 @@ def test_pay_box_is_one_page_with_a_link_to_the_url_and_its_wording():
     assert url not in text, "the link is a button and a QR code, not printed text"
 
 
+def test_pay_box_draws_every_currency_sign_and_non_latin_names():
+    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
+    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
+    from conftest import load_pure_module
+
+    pay_box = load_pure_module("pay_box")
+    if not pay_box.font_path("DejaVuSans.ttf"):
+        pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+    assert pay_box.box_fonts() == (pay_box.FONT, pay_box.FONT_BOLD)
+    amounts = ["₹ 1,234.50", "₺1.234,50", "1 234,50 ₴", "1 234,50 zł", "Ωμέγα Ελλάς", "Київ"]
+    pdf = pay_box.pay_box_pdf(
+        "https://erp.example.com/pay/x",
+        (595.0, 842.0),
+        title="Оплатить онлайн",
+        amount_line=f"Facture FAC/2026/0001 : {' / '.join(amounts)} dû.",
+        button_label="Payer",
+        rule_lines=["Le lien est actif 24 heures après la première ouverture."],
+    )
+    (page,) = pdf_module.PdfReader(io.BytesIO(pdf)).pages
+    text = " ".join(page.extract_text().split())
+    for wording in ("Оплатить онлайн", "Payer", "première ouverture", *amounts):
+        assert wording in text
+    assert "?" not in text
+    fonts = [str(font.get_object()["/BaseFont"]) for font in page["/Resources"]["/Font"].values()]
+    assert any("DejaVuSans" in font for font in fonts), fonts
+
+
 def test_only_stripe_checkout_pages_are_stripe_checkout_urls():
     assert utils.is_stripe_checkout_url("https://checkout.stripe.com/c/pay/cs_live_a1")
     for url in (
@@ -305,3 +332,31 @@ def test_cron_run_budget_is_a_share_of_the_cron_workers_limit():
     assert utils.cron_run_budget(-1, 120) == 30  # Odoo's default: limit_time_real's
     assert utils.cron_run_budget(0, 120) is None  # no limit
     assert utils.cron_run_budget(-1, 0) is None
+
+
+def test_stripe_checkout_locale_from_odoo_languages():
+    expected = {
+        "fr_FR": "fr",
+        "fr_CA": "fr-CA",
+        "fr_BE": "fr",
+        "pt_BR": "pt-BR",
+        "pt_PT": "pt",
+        "en_US": "en",
+        "en_GB": "en-GB",
+        "es_ES": "es",
+        "es_MX": "es-419",
+        "es_419": "es-419",
+        "zh_CN": "zh",
+        "zh_TW": "zh-TW",
+        "nb_NO": "nb",
+        "hi_IN": "hi-IN",
+        "sr@latin": "auto",
+        "ar_001": "auto",
+        "uk_UA": "auto",
+        "": "auto",
+        None: "auto",
+        False: "auto",
+    }
+    for lang_code, locale in expected.items():
+        assert utils.stripe_checkout_locale(lang_code) == locale, lang_code
+        assert locale in const.STRIPE_CHECKOUT_LOCALES

@@ -104,18 +104,28 @@ class PaylinkController(http.Controller):
         pdf_and_name = invoice_ids and link_sudo._paylink_pdf(invoice_ids[0])
         if not pdf_and_name:
             return self._render_not_found()
-        pdf, filename = pdf_and_name
-        return request.make_response(
-            pdf,
-            headers=[
-                ("Content-Type", "application/pdf"),
-                ("Content-Length", str(len(pdf))),
-                (
-                    "Content-Disposition",
-                    http.content_disposition(filename).replace("attachment", "inline", 1),
-                ),
-            ],
-        )
+        return self._pdf_response(*pdf_and_name)
+
+    @http.route(
+        f"{_pay_route}/<string:token>/receipt",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        sitemap=False,
+    )
+    def pay_receipt(self, token, payment=None, **kwargs):
+        """Serve Odoo's payment receipt of a payment made through the link (the newest by
+        default), only once the link is paid; anything else is answered as an unknown token."""
+        link_sudo = self._find_link(token)
+        if link_sudo._paylink_page_state() != const.PAGE_PAID:
+            return self._render_not_found()
+        payments_sudo = page_values.receipt_payments(link_sudo)
+        if payment is not None:
+            payment_ids = utils.parse_ids([payment]) or []
+            payments_sudo = payments_sudo.filtered(lambda paid: paid.id in payment_ids)
+        if not payments_sudo:
+            return self._render_not_found()
+        return self._pdf_response(*payments_sudo[-1]._paylink_receipt_pdf())
 
     @http.route(
         f"{_pay_route}/<path:anything>",
@@ -198,15 +208,27 @@ class PaylinkController(http.Controller):
 
     def _find_link(self, token):
         """The link of `token` (sudoed: the token is the access check), with what its page
-        reads fetched at once, or an empty recordset."""
+        reads fetched at once, or an empty recordset. From here on the request speaks the
+        customer's language: the page and every message of the model that it shows."""
         link_sudo = request.env["komet.paylink"]._paylink_find_by_token(token)
+        # Fetched first: the customer's language is one of the columns fetched.
         page_values.fetch_page_fields(link_sudo)
+        return self._in_customer_lang(link_sudo)
+
+    def _in_customer_lang(self, link_sudo):
+        """Make the request speak the language of `link_sudo`'s customer, when installed, and
+        return the link in it."""
+        lang = page_values.customer_lang(link_sudo)
+        if lang and lang != request.env.lang:
+            request.update_context(lang=lang)
+            link_sudo = link_sudo.with_env(request.env(su=True))
         return link_sudo
 
     def _checkout_link_from_session(self):
         """The link this browser last went to pay: the session was set after a token check."""
         link_id = request.session.get(self._session_key)
-        return request.env["komet.paylink"].sudo().browse(link_id or []).exists()
+        link_sudo = request.env["komet.paylink"].sudo().browse(link_id or []).exists()
+        return self._in_customer_lang(link_sudo)
 
     def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
         state = link_sudo._paylink_page_state()
@@ -223,6 +245,7 @@ class PaylinkController(http.Controller):
             error=error,
             renewed_to=renewed_to,
             newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
+            receipts=page_values.receipt_payments(link_sudo) if state == const.PAGE_PAID else [],
         )
 
     def _render(self, template, link_sudo, status=200, **values):
@@ -248,6 +271,19 @@ class PaylinkController(http.Controller):
             html_data={"lang": html_lang},
         )
         return request.render(template, values, status=status)
+
+    def _pdf_response(self, pdf, filename):
+        return request.make_response(
+            pdf,
+            headers=[
+                ("Content-Type", "application/pdf"),
+                ("Content-Length", str(len(pdf))),
+                (
+                    "Content-Disposition",
+                    http.content_disposition(filename).replace("attachment", "inline", 1),
+                ),
+            ],
+        )
 
     def _render_not_found(self):
         """One body for unknown, malformed and revoked tokens alike: nothing that varies."""

@@ -167,6 +167,18 @@ def statement_invoices(link_sudo, documents, formatters):
     return rows
 
 
+def receipt_payments(link_sudo):
+    """The payments made through the link, oldest first, whose receipts its paid page offers
+    (more than one after partial payments): booked by a done transaction of the link, neither
+    a refund nor cancelled."""
+    transactions = link_sudo.transaction_ids.filtered(
+        lambda tx: tx.state == "done" and tx.operation != "refund"
+    )
+    return transactions.payment_id.filtered(
+        lambda payment: payment.state not in ("draft", "canceled", "rejected")
+    ).sorted("id")
+
+
 def returned_transaction(link_sudo, session_id=None, attempt=None):
     """The attempt of the link that Checkout sent the customer back from: by its session
     (success) or its transaction (cancel), else the newest."""

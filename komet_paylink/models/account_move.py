@@ -305,15 +305,17 @@ class AccountMove(models.Model):
 
     # === BUSINESS METHODS - THE EMAIL === #
 
-    def _paylink_email_parts(self, link, pdf_content=None, label=None):
+    def _paylink_email_parts(self, link, pdf_content=None, label=None, lang=None):
         """What an email of this invoice carries for `link`, in every sending path: the
         invoice PDF with the Pay box of the link, and the Pay now button, both for the link's
-        amount. The Pay box is drawn on `pdf_content` (the PDF Odoo rendered for this sending),
-        else on the PDF Odoo keeps, else on a plain render: the invoice is never rendered twice.
+        amount and in `lang`, the email's language (by default the customer's). The Pay box is
+        drawn on `pdf_content` (the PDF Odoo rendered for this sending), else on the PDF Odoo
+        keeps, else on a plain render: the invoice is never rendered twice.
 
         :return: ((file name, PDF bytes), button markup)
         """
         self.ensure_one()
+        lang = lang or self._paylink_customer_lang()
         pdf_content = (
             pdf_content
             or self.invoice_pdf_report_id.raw
@@ -324,13 +326,16 @@ class AccountMove(models.Model):
             )
         )
         filename = self._get_invoice_report_filename()
-        attachment = (filename, self._paylink_stamp_pdf(link.url, link.amount, pdf_content))
-        return attachment, self._paylink_email_button(link, label=label)
+        pdf_content = self.with_context(lang=lang)._paylink_stamp_pdf(
+            link.url, link.amount, pdf_content
+        )
+        return (filename, pdf_content), self._paylink_email_button(link, label=label, lang=lang)
 
     def _paylink_stamp_pdf(self, url, amount, pdf_content):
         """Return a copy of `pdf_content`, the PDF Odoo rendered for this invoice, followed by a
         page with the Pay box of `url` for `amount`: the Pay now button (a link annotation), the
-        amount due, the link's rule and its QR code.
+        amount due, the link's rule and its QR code, in the environment's language, amounts
+        written as Odoo writes them there.
 
         The invoice's own pages are left exactly as rendered, and the document's embedded
         files (e.g. Factur-X) and metadata are kept: the copy is the legal invoice plus a

@@ -146,7 +146,9 @@ class AccountMoveSend(models.AbstractModel):
             return
         pdf_values = move_data.get("pdf_attachment_values")
         move_data["komet_paylink_pdf"], move_data["komet_paylink_button"] = (
-            move._paylink_email_parts(link, pdf_values and pdf_values["raw"])
+            move._paylink_email_parts(
+                link, pdf_values and pdf_values["raw"], lang=move_data.get("mail_lang")
+            )
         )
 
     @api.model
@@ -192,7 +194,7 @@ class AccountMoveSend(models.AbstractModel):
                     "unpaid. You can pay it online with the new link below.",
                     name=move.name,
                     date=format_date(env, move.invoice_date_due),
-                    amount=move.currency_id.format(move._paylink_amount_due()),
+                    amount=move.currency_id.with_env(env).format(move._paylink_amount_due()),
                 ),
                 mail_params["body"] or "",
             )

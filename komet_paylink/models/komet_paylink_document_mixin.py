@@ -457,17 +457,30 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
             return False
         return True
 
-    def _paylink_email_button(self, link, label=None):
-        """The Pay now button of an email of the document, for `link`'s URL and amount."""
-        return self.env["ir.qweb"]._render(
-            "komet_paylink.email_pay_now_button",
-            {
-                "url": link.url,
-                "amount": link.amount,
-                "currency": link.currency_id,
-                "label": label,
-                "lifetime_hours": link._paylink_lifetime_hours(),
-            },
+    def _paylink_customer_lang(self):
+        """The language of what the document's customer receives, as Odoo's own email and PDF
+        of the document use it: the customer's, when it is installed, else the current one."""
+        self.ensure_one()
+        lang = self.partner_id.lang
+        return lang if lang in dict(self.env["res.lang"].get_installed()) else self.env.lang
+
+    def _paylink_email_button(self, link, label=None, lang=None):
+        """The Pay now button of an email of the document, for `link`'s URL and amount, in
+        `lang` (by default the customer's language)."""
+        lang = lang or self._paylink_customer_lang()
+        return (
+            self.env["ir.qweb"]
+            .with_context(lang=lang)
+            ._render(
+                "komet_paylink.email_pay_now_button",
+                {
+                    "url": link.url,
+                    "amount": link.amount,
+                    "currency": link.currency_id,
+                    "label": label,
+                    "lifetime_hours": link._paylink_lifetime_hours(),
+                },
+            )
         )
 
     def _paylink_log(self, body):

@@ -321,8 +321,7 @@ class PaymentTransaction(models.Model):
     @api.model
     def _paylink_throttled_url(self, link, amount, documents):
         """Within `CHECKOUT_THROTTLE_SECONDS` of `link`'s last checkout, ask Stripe nothing:
-        return the URL of the session just opened for the same choice (False out of the
-        window), or ask to wait.
+        the URL of the session just opened for the same choice (False out of the window).
 
         :raise PaylinkRateLimited: another choice within the window.
         """
@@ -371,9 +370,9 @@ class PaymentTransaction(models.Model):
         )
 
     def _paylink_checkout_params(self, expires_at):
-        """The Checkout Session to ask Stripe for: the amount comes from this transaction,
-        which took it from the database, and no link token is ever part of it. Back from
-        Checkout, the return page knows the attempt by its session or its transaction."""
+        """The Checkout Session to ask Stripe for, in the customer's language: the amount is
+        this transaction's (from the database), no link token is ever part of it, and the return
+        page knows the attempt by its session or its transaction."""
         self.ensure_one()
         base_url = self.company_id.get_base_url()
         # What the customer and the Stripe Dashboard see: the documents' numbers.
@@ -383,6 +382,7 @@ class PaymentTransaction(models.Model):
             "client_reference_id": self.reference,
             "customer_email": self.partner_email or None,
             "expires_at": expires_at,
+            "locale": utils.stripe_checkout_locale(self.partner_lang),
             "line_items": [
                 {
                     "quantity": 1,

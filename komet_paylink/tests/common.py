@@ -1,13 +1,17 @@
+import html
 import io
 import json
 import logging
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from PyPDF2 import PdfReader
 
+from odoo.modules.module import get_module_path
 from odoo.tests import new_test_user
+from odoo.tools.translate import TranslationImporter
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -46,6 +50,13 @@ def pdf_pay_links(pdf_content):
 def pdf_text(pdf_content):
     """The text a PDF's pages show (Debian's wkhtmltopdf leaves none of its own)."""
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_content)).pages)
+
+
+def plain_spaces(text):
+    """What `text` (HTML or a PDF's text) reads as: without tags, with the no-break spaces
+    Odoo writes amounts with and line breaks as plain spaces."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return " ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split())
 
 
 class PaylinkCommon(AccountTestInvoicingCommon):
@@ -97,6 +108,21 @@ class PaylinkCommon(AccountTestInvoicingCommon):
         invoice.invoice_user_id = salesperson
         invoice.action_post()
         return invoice
+
+    def _load_french(self):
+        """Activate French and load the addon's fr.po as it is: Odoo's own loader merges a .po
+        with the addon's .pot, which is regenerated only at release, and would drop the terms
+        added since."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        po_path = Path(get_module_path("komet_paylink")) / "i18n" / "fr.po"
+        # A name that does not end in .po: no merge with the .pot.
+        with tempfile.NamedTemporaryFile(suffix=".po.txt") as po_file:
+            po_file.write(po_path.read_bytes())
+            po_file.flush()
+            po_file.seek(0)
+            importer = TranslationImporter(self.env.cr, verbose=False)
+            importer.load(po_file, "po", "fr_FR")
+            importer.save(overwrite=True)
 
     def _paylink_chatter_bodies(self, document):
         return document.message_ids.mapped("body")

@@ -1,12 +1,8 @@
-import tempfile
 from datetime import date, datetime
-from pathlib import Path
 
 from odoo import Command
-from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount, format_date, format_datetime, formatLang
-from odoo.tools.translate import TranslationImporter
 
 from ..controllers import page_values
 from .common import PaylinkCommon, PaylinkHttpCommon
@@ -28,21 +24,6 @@ class TestPayPageDetails(PaylinkHttpCommon, HttpCase):
         cls.company.write(
             {"phone": "+33 4 00 00 00 00", "email": "billing@example.com", "website": "example.com"}
         )
-
-    def _load_french(self):
-        """Activate French and load the addon's fr.po as it is: Odoo's own loader merges a .po
-        with the addon's .pot, which is regenerated only at release, and would drop the terms
-        added since."""
-        self.env["res.lang"]._activate_lang("fr_FR")
-        po_path = Path(get_module_path("komet_paylink")) / "i18n" / "fr.po"
-        # A name that does not end in .po: no merge with the .pot.
-        with tempfile.NamedTemporaryFile(suffix=".po.txt") as po_file:
-            po_file.write(po_path.read_bytes())
-            po_file.flush()
-            po_file.seek(0)
-            importer = TranslationImporter(self.env.cr, verbose=False)
-            importer.load(po_file, "po", "fr_FR")
-            importer.save(overwrite=True)
 
     def test_page_shows_bill_to_dates_lines_totals_and_contact(self):
         """Test that the page shows whom the invoice is for, its dates, lines, totals and whom

@@ -15,8 +15,9 @@ from .stripe_fake import event_payload, make_event, sign_payload
 # the event, read the session back, lock and book the transaction, reconcile the invoice, mark
 # the link paid). Measured: 167 on 2026-11-25; 169 since the invoice keeps whether a payment
 # of it is on its way (`komet_paylink_processing_since`, recomputed when the transaction's
-# state changes), which spares the pay page a query on every read.
-QUERY_BUDGET_WEBHOOK_BOOKING = 169
+# state changes), which spares the pay page a query on every read; 176 since the customer is
+# emailed what was paid (the confirmation, queued, not sent in the webhook's request).
+QUERY_BUDGET_WEBHOOK_BOOKING = 176
 # Sending one invoice from Odoo's Send dialog with the Payment Link box: Odoo's send (render
 # and keep the PDF, post the email) plus the link (revoke older ones, create, chatter) and the
 # Pay box drawn on the emailed PDF, and whether the company takes payment. Measured: 83.

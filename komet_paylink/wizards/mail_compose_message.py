@@ -82,15 +82,17 @@ class MailComposeMessage(models.TransientModel):
         if all(reasons):
             raise UserError(_("No payment link can be sent: %(reason)s", reason=reasons[0]))
         buttons = []
+        # In the order's customer's language, as Odoo's own email of the order.
+        lang = order._paylink_customer_lang()
         for document, reason in zip(documents, reasons, strict=True):
             if reason:
                 continue
             link = Paylink.create({document._paylink_link_field: document.id})
             if document._name == "sale.order":
-                buttons.append(document._paylink_email_button(link, label=document.name))
+                buttons.append(document._paylink_email_button(link, label=document.name, lang=lang))
                 continue
             (filename, pdf_content), button = document._paylink_email_parts(
-                link, label=document.name
+                link, label=document.name, lang=lang
             )
             buttons.append(button)
             self.attachment_ids += self.env["ir.attachment"].create(
