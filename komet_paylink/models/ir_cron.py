@@ -15,7 +15,8 @@ class IrCron(models.Model):
 
     def _paylink_run_is_over(self):
         """Whether the scheduler's current run of the job has used its share of the cron
-        worker's real-time limit (see `utils.cron_run_budget`); never outside the scheduler.
+        worker's real-time limit (see `utils.cron_run_budget`); never outside the scheduler
+        (a run by hand, *Run Manually*, has no `cron_id` in its context).
 
         Odoo runs a job that reports progress up to ten times in a row in one run, and a
         prefork cron worker that runs past `limit_time_real_cron` is killed: its batch rolls
@@ -23,7 +24,7 @@ class IrCron(models.Model):
         job stops taking batches once this says so, and triggers itself: the worker then
         reports to its watchdog, and is woken at once for the next run.
         """
-        if not self.env.context.get("ir_cron_progress_id"):
+        if not self.env.context.get("cron_id"):
             return False
         budget = utils.cron_run_budget(config["limit_time_real_cron"], config["limit_time_real"])
         if not budget:

@@ -159,7 +159,7 @@ class TestReminders(PaylinkCommon):
         self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
         progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
         Move = self.env["account.move"].with_context(
-            mail_notify_force_send=False, ir_cron_progress_id=progress.id
+            mail_notify_force_send=False, ir_cron_progress_id=progress.id, cron_id=cron.id
         )
         clock = itertools.count(0, 10)  # each look at the clock comes 10 s after the last
         reminded_per_run = []
