@@ -223,41 +223,31 @@ class AccountMoveSend(models.AbstractModel):
         include = "komet_paylink_include" in self._fields and any(
             self.mapped("komet_paylink_include")
         )
-        unpayable = moves.filtered(lambda move: include and move._paylink_unpayable_reason())
-        if unpayable:
-            alerts["komet_paylink_nothing_to_pay"] = {
-                "level": "danger" if len(moves) == 1 else "warning",
-                "message": _(
-                    "No payment link can be sent: %(reasons)s",
-                    reasons=self._paylink_alert_reasons(
-                        moves, unpayable, lambda move: move._paylink_unpayable_reason()
-                    ),
-                ),
-            }
-        no_payment = moves.filtered(
-            lambda move: include and move.company_id._paylink_payment_unavailable_reason()
-        )
-        if no_payment:
-            alerts["komet_paylink_no_payment"] = {
-                "level": "warning",
-                "message": _(
-                    "Sent without a payment link: %(reasons)s",
-                    reasons=self._paylink_alert_reasons(
-                        moves,
-                        no_payment,
-                        lambda move: move.company_id._paylink_payment_unavailable_reason(),
-                    ),
-                ),
-            }
-        opted_out = moves.filtered(lambda move: move.partner_id._paylink_opt_out_reason())
-        if opted_out:
-            alerts["komet_paylink_opt_out"] = {
-                "level": "info",
-                "message": _(
-                    "Sent without a payment link: %(reasons)s",
-                    reasons=self._paylink_alert_reasons(
-                        moves, opted_out, lambda move: move.partner_id._paylink_opt_out_reason()
-                    ),
-                ),
-            }
+        for key, level, message, reason_of, when in (
+            (
+                "komet_paylink_nothing_to_pay",
+                "danger" if len(moves) == 1 else "warning",
+                _("No payment link can be sent: %(reasons)s"),
+                lambda move: move._paylink_unpayable_reason(),
+                include,
+            ),
+            (
+                "komet_paylink_no_payment",
+                "warning",
+                _("Sent without a payment link: %(reasons)s"),
+                lambda move: move.company_id._paylink_payment_unavailable_reason(),
+                include,
+            ),
+            (
+                "komet_paylink_opt_out",
+                "info",
+                _("Sent without a payment link: %(reasons)s"),
+                lambda move: move.partner_id._paylink_opt_out_reason(),
+                True,
+            ),
+        ):
+            flagged = moves.filtered(reason_of) if when else moves.browse()
+            if flagged:
+                reasons = self._paylink_alert_reasons(moves, flagged, reason_of)
+                alerts[key] = {"level": level, "message": message % {"reasons": reasons}}
         return alerts
