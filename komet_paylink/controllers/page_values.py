@@ -57,16 +57,21 @@ def page_formatters(env, partner, currency):
     except pytz.UnknownTimeZoneError:
         tz = pytz.utc
     # A page shows the same amount several times (due, total, the Pay button).
-    amounts = {}
+    amounts, currencies = {}, {}  # a statement lists hundreds in one currency
 
     def format_money(amount, currency=currency):
         if (amount, currency) not in amounts:
-            number = utils.format_number(
-                currency.round(amount), currency.decimal_places, *number_format
-            )
-            amounts[amount, currency] = utils.format_money(
-                number, currency.symbol, currency.position == "before"
-            )
+            if currency not in currencies:
+                currencies[currency] = (
+                    currency.rounding,
+                    currency.decimal_places,
+                    currency.symbol,
+                    currency.position == "before",
+                )
+            rounding, decimals, symbol, before = currencies[currency]
+            rounded = float_round(amount, precision_rounding=rounding)
+            number = utils.format_number(rounded, decimals, *number_format)
+            amounts[amount, currency] = utils.format_money(number, symbol, before)
         return amounts[amount, currency]
 
     def format_quantity(quantity):
@@ -155,12 +160,12 @@ def statement_invoices(link_sudo, documents, formatters):
                 "id": invoice.id,
                 "name": invoice.name,
                 "payable": payable,
-                "amount": payable and format_money(invoice.amount_residual, invoice.currency_id),
+                "amount": payable and format_money(invoice.amount_residual),  # the link's
                 "processing": not payable
                 and bool(invoice.komet_paylink_processing_since)
                 and invoice.payment_state not in ("paid", "in_payment"),
                 "dated": written(invoice.invoice_date),
-                "due": invoice.invoice_date_due and written(invoice.invoice_date_due),
+                "due": (due := invoice.invoice_date_due) and written(due),
                 "has_pdf": bool(invoice.invoice_pdf_report_id),
             }
         )

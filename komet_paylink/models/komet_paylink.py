@@ -276,6 +276,12 @@ class KometPaylink(models.Model):
         self.ensure_one()
         return self.move_ids if self.is_statement else self._paylink_document()
 
+    def _paylink_owner(self):
+        """Whom the link bills, set once at its making: (commercial partner, company,
+        currency)."""
+        self.ensure_one()
+        return self.partner_id.commercial_partner_id, self.company_id, self.currency_id
+
     def _paylink_documents(self):
         """What the link pays, asked of its documents on every read: one moved elsewhere drops
         out of the page, the PDF and the charge."""

@@ -97,15 +97,20 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         self.ensure_one()
         return self.partner_id.commercial_partner_id
 
+    def _paylink_billed_to(self, customer, company, currency):
+        """Whether the document is billed to `customer` (a commercial partner), in `company`
+        and `currency`."""
+        return (
+            self._paylink_commercial_partner() == customer
+            and self.company_id == company
+            and self.currency_id == currency
+        )
+
     def _paylink_left_reason(self, link):
         """Why the document no longer belongs on `link`: billed to another customer, or moved
         to another company or currency since the link was made. False while it belongs."""
         self.ensure_one()
-        if (
-            self._paylink_commercial_partner() != link.partner_id.commercial_partner_id
-            or self.company_id != link.company_id
-            or self.currency_id != link.currency_id
-        ):
+        if not self._paylink_billed_to(*link._paylink_owner()):
             return _("%(name)s is no longer billed to this customer.", name=self.display_name)
         return False
 
@@ -157,10 +162,11 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
     def _paylink_on_link(self, link):
         """These documents as `link` pays them now: those still billed to its customer, in its
         company and currency (and, on a statement, posted)."""
+        owner, posted_only = link._paylink_owner(), link.is_statement  # read once: hundreds
         return self.sudo().filtered(
             lambda document: (
-                not document._paylink_left_reason(link)
-                and (not link.is_statement or document.state == "posted")
+                document._paylink_billed_to(*owner)
+                and (not posted_only or document.state == "posted")
             )
         )
 
