@@ -11,7 +11,7 @@
         "sale_management",
     ],
     "external_dependencies": {
-        "python": ["stripe", "qrcode"],
+        "python": ["stripe", "qrcode", "python-bidi", "arabic-reshaper"],
     },
     "data": [
         "security/res_groups.xml",

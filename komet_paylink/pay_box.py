@@ -107,11 +107,11 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     y = box_top - 30
     pdf.setFillColor(HexColor("#212529"))
     pdf.setFont(font_bold, 15)
-    pdf.drawString(text_left, y, title)
+    pdf.drawString(text_left, y, utils.visual_order(title))
     y -= 22
     pdf.setFont(font, 11)
     for line in simpleSplit(amount_line, font, 11, text_width):
-        pdf.drawString(text_left, y, line)
+        pdf.drawString(text_left, y, utils.visual_order(line))
         y -= 14
 
     y -= 8 + BUTTON_HEIGHT
@@ -119,7 +119,7 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     pdf.roundRect(text_left, y, BUTTON_WIDTH, BUTTON_HEIGHT, 5, stroke=0, fill=1)
     pdf.setFillColor(white)
     pdf.setFont(font_bold, 13)
-    pdf.drawCentredString(text_left + BUTTON_WIDTH / 2, y + 12, button_label)
+    pdf.drawCentredString(text_left + BUTTON_WIDTH / 2, y + 12, utils.visual_order(button_label))
     pdf.linkURL(
         url, (text_left, y, text_left + BUTTON_WIDTH, y + BUTTON_HEIGHT), relative=0, thickness=0
     )
@@ -129,7 +129,7 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     pdf.setFont(font, 9)
     for paragraph in rule_lines:
         for line in simpleSplit(paragraph, font, 9, text_width):
-            pdf.drawString(text_left, y, line)
+            pdf.drawString(text_left, y, utils.visual_order(line))
             y -= 12
 
     pdf.showPage()

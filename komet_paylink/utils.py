@@ -10,7 +10,9 @@ from datetime import timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlsplit
 
+import arabic_reshaper
 import qrcode
+from bidi import get_display
 
 from . import const
 
@@ -355,3 +357,15 @@ def stripe_checkout_locale(lang_code):
         if candidate in const.STRIPE_CHECKOUT_LOCALES:
             return candidate
     return const.STRIPE_CHECKOUT_LOCALE_AUTO
+
+
+RTL_CHARACTERS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic
+
+
+def visual_order(line):
+    """`line` as a PDF draws it left to right: right-to-left words (Hebrew, Arabic, e.g. the
+    dirham's sign د.إ) in visual order and Arabic letters joined, as a browser would show
+    them; any other line unchanged."""
+    if not RTL_CHARACTERS.search(line):
+        return line
+    return get_display(arabic_reshaper.reshape(line))

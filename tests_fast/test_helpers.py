@@ -314,6 +314,39 @@ def test_pay_box_draws_every_currency_sign_and_non_latin_names():
     assert any("DejaVuSans" in font for font in fonts), fonts
 
 
+def test_right_to_left_text_is_drawn_in_visual_order_with_joined_letters():
+    # The dirham's sign, as Odoo writes it, after the amount: its letters in visual order.
+    assert utils.visual_order("52.00 د.إ") == "ﺇ.ﺩ 52.00"
+    # Arabic letters in their joined forms, the words right to left.
+    assert utils.visual_order("شركة الأمل") == "ﻞﻣﻷﺍ ﺔﻛﺮﺷ"
+    assert utils.visual_order("Pay $ 52.00 now") == "Pay $ 52.00 now"
+
+
+def test_pay_box_draws_right_to_left_amounts_in_visual_order():
+    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
+    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
+    from conftest import load_pure_module
+
+    pay_box = load_pure_module("pay_box")
+    if not pay_box.font_path("DejaVuSans.ttf"):
+        pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+    pdf = pay_box.pay_box_pdf(
+        "https://erp.example.com/pay/x",
+        (595.0, 842.0),
+        title="Pay online",
+        amount_line="Invoice INV/2026/0001: 52.00 د.إ due",
+        button_label="Pay now",
+        rule_lines=["شركة الأمل"],
+    )
+    (page,) = pdf_module.PdfReader(io.BytesIO(pdf)).pages
+    # A PDF reader puts right-to-left runs drawn in visual order back in reading order: the
+    # words come back as written, in their joined letter forms.
+    text = page.extract_text()
+    assert "52.00 ﺩ.ﺇ" in " ".join(text.split())
+    assert "ﺷﺮﻛﺔ ﺍﻷﻣﻞ" in text
+    assert "?" not in text
+
+
 def test_only_stripe_checkout_pages_are_stripe_checkout_urls():
     assert utils.is_stripe_checkout_url("https://checkout.stripe.com/c/pay/cs_live_a1")
     for url in (
