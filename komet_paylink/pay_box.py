@@ -32,6 +32,9 @@ FONT_DIRS = (
 )
 # Only when DejaVu Sans is not installed: Latin-1 only.
 FALLBACK_FONTS = {FONT: "Helvetica", FONT_BOLD: "Helvetica-Bold"}
+# The letters DejaVu lacks (Chinese, Japanese, Korean), from Debian's fonts-droid-fallback.
+CJK_FONT, CJK_FONT_FILE = "KometDroidSansFallback", "DroidSansFallbackFull.ttf"
+CJK_FONT_DIRS = ("/usr/share/fonts/truetype/droid", "/usr/share/fonts/google-droid-sans-fonts")
 
 _logger = logging.getLogger(__name__)
 
@@ -73,6 +76,46 @@ def box_fonts():
     return tuple(fonts)
 
 
+def cjk_font():
+    """The font of the letters DejaVu Sans lacks, registered once per process, or None."""
+    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+        path = font_path(CJK_FONT_FILE, CJK_FONT_DIRS)
+        if not path:
+            return None
+        pdfmetrics.registerFont(TTFont(CJK_FONT, str(path)))
+    return CJK_FONT
+
+
+def font_runs(text, font):
+    """`text` cut into (run, font name) runs: each character in `font` when it has the glyph,
+    else in the CJK font when that one has it."""
+    glyphs = getattr(getattr(pdfmetrics.getFont(font), "face", None), "charToGlyph", None)
+    runs = []
+    for character in text:
+        name = font
+        # Read only when a letter needs it: the CJK font is large.
+        if glyphs is not None and ord(character) not in glyphs and (fallback := cjk_font()):
+            if ord(character) in pdfmetrics.getFont(fallback).face.charToGlyph:
+                name = fallback
+        if runs and runs[-1][1] == name:
+            runs[-1][0] += character
+        else:
+            runs.append([character, name])
+    return runs
+
+
+def draw_text(pdf, x, y, text, font, size, centred=False):
+    """Draw `text` from `x` (centred on `x` with `centred`), each character in a font that has
+    it: no empty box for a letter of another script."""
+    runs = font_runs(utils.visual_order(text), font)
+    if centred:
+        x -= sum(pdfmetrics.stringWidth(run, name, size) for run, name in runs) / 2
+    for run, name in runs:
+        pdf.setFont(name, size)
+        pdf.drawString(x, y, run)
+        x += pdfmetrics.stringWidth(run, name, size)
+
+
 def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines):
     """Return a one-page PDF of `page_size` (width, height in points) with the Pay box: a
     clickable `button_label` button (a link annotation to `url`), the amount due, the link's
@@ -106,30 +149,26 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     text_width = qr_left - 18 - text_left
     y = box_top - 30
     pdf.setFillColor(HexColor("#212529"))
-    pdf.setFont(font_bold, 15)
-    pdf.drawString(text_left, y, utils.visual_order(title))
+    draw_text(pdf, text_left, y, title, font_bold, 15)
     y -= 22
-    pdf.setFont(font, 11)
     for line in simpleSplit(amount_line, font, 11, text_width):
-        pdf.drawString(text_left, y, utils.visual_order(line))
+        draw_text(pdf, text_left, y, line, font, 11)
         y -= 14
 
     y -= 8 + BUTTON_HEIGHT
     pdf.setFillColor(BUTTON_COLOR)
     pdf.roundRect(text_left, y, BUTTON_WIDTH, BUTTON_HEIGHT, 5, stroke=0, fill=1)
     pdf.setFillColor(white)
-    pdf.setFont(font_bold, 13)
-    pdf.drawCentredString(text_left + BUTTON_WIDTH / 2, y + 12, utils.visual_order(button_label))
+    draw_text(pdf, text_left + BUTTON_WIDTH / 2, y + 12, button_label, font_bold, 13, centred=True)
     pdf.linkURL(
         url, (text_left, y, text_left + BUTTON_WIDTH, y + BUTTON_HEIGHT), relative=0, thickness=0
     )
 
     y -= 20
     pdf.setFillColor(MUTED_COLOR)
-    pdf.setFont(font, 9)
     for paragraph in rule_lines:
         for line in simpleSplit(paragraph, font, 9, text_width):
-            pdf.drawString(text_left, y, utils.visual_order(line))
+            draw_text(pdf, text_left, y, line, font, 9)
             y -= 12
 
     pdf.showPage()

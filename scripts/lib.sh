@@ -13,6 +13,7 @@ APT_PACKAGES=(
     libpq-dev libldap2-dev libsasl2-dev           # to build psycopg2 and python-ldap
     postgresql-client git                         # psql, dropdb; whool versions the wheel with git
     fonts-dejavu-core                             # the PDF Pay box: every currency sign and script
+    fonts-droid-fallback                          # the Pay box: Chinese, Japanese and Korean letters
 )
 
 log() { printf '[komet] %s\n' "$*" >&2; }

@@ -347,6 +347,34 @@ def test_pay_box_draws_right_to_left_amounts_in_visual_order():
     assert "?" not in text
 
 
+def test_pay_box_draws_chinese_japanese_and_korean_letters():
+    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
+    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
+    from conftest import load_pure_module
+
+    pay_box = load_pure_module("pay_box")
+    if not pay_box.font_path("DejaVuSans.ttf"):
+        pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+    if not pay_box.cjk_font():
+        pytest.skip("Droid Sans Fallback is not installed (Debian: fonts-droid-fallback)")
+    names = ["在线支付", "オンライン決済", "온라인 결제"]
+    pdf = pay_box.pay_box_pdf(
+        "https://erp.example.com/pay/x",
+        (595.0, 842.0),
+        title=names[0],
+        amount_line=f"{names[1]}: ¥ 1,234 / ₩ 1,234",
+        button_label="Pay now",
+        rule_lines=[names[2]],
+    )
+    (page,) = pdf_module.PdfReader(io.BytesIO(pdf)).pages
+    text = page.extract_text()
+    for wording in (*names, "¥ 1,234", "₩ 1,234", "Pay now"):
+        assert wording in text
+    fonts = [str(font.get_object()["/BaseFont"]) for font in page["/Resources"]["/Font"].values()]
+    assert any("DroidSansFallback" in font for font in fonts), fonts
+    assert any("DejaVuSans" in font for font in fonts), fonts
+
+
 def test_only_stripe_checkout_pages_are_stripe_checkout_urls():
     assert utils.is_stripe_checkout_url("https://checkout.stripe.com/c/pay/cs_live_a1")
     for url in (
