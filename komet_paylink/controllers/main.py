@@ -3,7 +3,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from .. import const, utils
-from ..exceptions import PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
+from ..exceptions import PaylinkBadAmount, PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
 from . import page_values
 
 
@@ -50,8 +50,16 @@ class PaylinkController(http.Controller):
                     count=const.STATEMENT_MAX_INVOICES,
                 )
             return self._render_link_page(link_sudo, token, error=error, status=400)
+        # Absent: everything due (or the ticked invoices); typed: the part to pay now.
+        amount_text = request.httprequest.form.get("amount")
         try:
-            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
+            checkout_url = link_sudo._paylink_start_checkout(
+                invoice_ids=invoice_ids, amount_text=amount_text
+            )
+        except PaylinkBadAmount as error:
+            return self._render_link_page(
+                link_sudo, token, error=str(error), status=400, amount_typed=amount_text
+            )
         except PaylinkRateLimited as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=429)
         except ValidationError as error:
@@ -208,7 +216,9 @@ class PaylinkController(http.Controller):
         link_id = request.session.get(self._session_key)
         return request.env["komet.paylink"].sudo().browse(link_id or []).exists()
 
-    def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
+    def _render_link_page(
+        self, link_sudo, token, error=None, status=None, renewed_to=None, amount_typed=None
+    ):
         state = link_sudo._paylink_page_state()
         if state == const.PAGE_GONE:
             return self._render_not_found()
@@ -222,6 +232,7 @@ class PaylinkController(http.Controller):
             token=token,
             error=error,
             renewed_to=renewed_to,
+            amount_typed=amount_typed,
             newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
         )
 

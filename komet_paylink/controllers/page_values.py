@@ -123,6 +123,10 @@ def page_values(link_sudo):
             bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
         )
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
+    # The least the customer may pay at once, when the page offers to pay part (else None).
+    values["partial_minimum"] = (
+        document._paylink_partial_minimum(link_sudo, values["amount_due"]) if document else None
+    )
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])

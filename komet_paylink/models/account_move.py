@@ -21,6 +21,7 @@ class AccountMove(models.Model):
     _paylink_link_field = "move_id"
     _paylink_statement_field = "move_ids"
     _paylink_report = "account.account_invoices"
+    _paylink_partial_payable = True
 
     komet_paylink_ids = fields.One2many(
         string="Payment Links",

@@ -7,6 +7,7 @@ from . import (
     test_money_edges,
     test_money_events,
     test_one_way_to_pay,
+    test_partial_payment,
     test_opt_out,
     test_pay_headers,
     test_pay_page,
