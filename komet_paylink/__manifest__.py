@@ -30,6 +30,7 @@
         "views/komet_paylink_templates.xml",
         "views/mail_templates.xml",
         "wizards/account_move_send_views.xml",
+        "wizards/komet_paylink_share_wizard_views.xml",
     ],
     "demo": [
         "demo/komet_paylink_demo.xml",

@@ -85,6 +85,35 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         action.update(domain=self._paylink_links_domain(), context={"create": False})
         return action
 
+    def action_komet_paylink_copy_link(self):
+        """Make a fresh link for the document to share by any channel (its older links stop,
+        as when sending) and show its URL once, in a dialog with a copy button; the chatter
+        says a link was shared by hand.
+
+        :raise AccessError: the user may not send links for the document.
+        :raise UserError: why the document cannot get a link now (paid, opted out, no online
+            payment for its company...).
+        """
+        self.ensure_one()
+        self._paylink_check_may_send()
+        if reason := self.sudo()._paylink_unsendable_reason():
+            raise UserError(reason)
+        link = (
+            self.env["komet.paylink"]
+            .with_context(komet_paylink_shared_by_hand=True)
+            .create({self._paylink_link_field: self.id})
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Share the Payment Link"),
+            "res_model": "komet.paylink.share.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            # Never saved: the URL is known only now, and only this dialog shows it.
+            "context": {"default_url": link.url, "default_link_id": link.id},
+        }
+
     # === BUSINESS METHODS - WHAT IS DUE === #
 
     def _paylink_amount_due(self):
@@ -470,7 +499,14 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
     def _paylink_log_link_sent(self, link):
         """Say in the chatter that `link` was just sent for these documents."""
         values = {"amount": link._paylink_format_amount(), "partner": link.partner_id.display_name}
-        if link.reminder_days:
+        if self.env.context.get("komet_paylink_shared_by_hand"):
+            body = _(
+                "Payment link for %(amount)s made by %(user)s to be shared by hand with "
+                "%(partner)s (copied, not emailed).",
+                user=self.env.user.name,
+                **values,
+            )
+        elif link.reminder_days:
             body = _(
                 "Payment reminder (%(days)s days overdue) sent to %(partner)s with a new payment "
                 "link for %(amount)s.",

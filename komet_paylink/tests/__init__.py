@@ -2,6 +2,7 @@ from . import (
     test_adversarial,
     test_at_size,
     test_concurrency,
+    test_copy_link,
     test_fees_payouts,
     test_link_lifecycle,
     test_money_edges,
