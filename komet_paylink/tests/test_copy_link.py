@@ -52,7 +52,9 @@ class TestCopyPaymentLink(PaylinkCommon, HttpCase):
         order.action_confirm()
         url = self._copy(order, self.role_users["sales"])
         self.assertEqual(self.url_open(urlsplit(url).path).status_code, 200)
-        self.assertTrue(any("shared by hand" in body for body in self._paylink_chatter_bodies(order)))
+        self.assertTrue(
+            any("shared by hand" in body for body in self._paylink_chatter_bodies(order))
+        )
 
     def test_each_role_may_copy_a_link(self):
         """Test that each of the five roles may copy a link of a document of theirs."""

@@ -9,4 +9,4 @@ class KometPaylinkShareWizard(models.TransientModel):
     _description = "Share a Payment Link"
 
     url = fields.Char(string="Payment Link", readonly=True)
-    link_id = fields.Many2one(string="Link", comodel_name="komet.paylink", readonly=True)
+    link_id = fields.Many2one(comodel_name="komet.paylink", readonly=True)
