@@ -54,7 +54,9 @@ class PaylinkController(http.Controller):
         amount_text = request.httprequest.form.get("amount")
         try:
             checkout_url = link_sudo._paylink_start_checkout(
-                invoice_ids=invoice_ids, amount_text=amount_text
+                invoice_ids=invoice_ids,
+                amount_text=amount_text,
+                instalment=bool(request.httprequest.form.get("instalment")),
             )
         except PaylinkBadAmount as error:
             return self._render_link_page(

@@ -479,13 +479,14 @@ class KometPaylink(models.Model):
 
     # === BUSINESS METHODS - CHECKOUT === #
 
-    def _paylink_start_checkout(self, invoice_ids=None, amount_text=None):
+    def _paylink_start_checkout(self, invoice_ids=None, amount_text=None, instalment=False):
         """Start paying what is due now (read from the database), or the part of it typed in
         `amount_text`, on the customer's first deliberate action; return the Checkout URL.
         Presses at once take turns (`_paylink_hold`).
 
         :param list invoice_ids: for a statement link, the invoices the customer ticked.
-        :raise PaylinkBadAmount: the amount typed is refused; nothing changed.
+        :param bool instalment: pay the instalment due now rather than everything.
+        :raise PaylinkBadAmount: the amount typed (or instalment) is refused; nothing changed.
         :raise PaylinkProcessing: a payment of the documents is being confirmed.
         :raise UserError: the link expired, or the choice of invoices cannot be paid.
         :raise ValidationError: Stripe could not be reached.
@@ -494,7 +495,9 @@ class KometPaylink(models.Model):
         chosen = self._paylink_chosen_documents(invoice_ids)
         chosen._paylink_hold(link=self)
         amount = self._paylink_amount_due(chosen)
-        if amount_text is not None:
+        if instalment:
+            amount = chosen._paylink_instalment_amount(self)
+        elif amount_text is not None:
             amount = chosen._paylink_partial_amount(self, amount_text, amount)
         if not self._paylink_register_open():
             raise UserError(_("This payment link has expired."))

@@ -224,6 +224,21 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
             return sum(self.mapped("amount_residual"))
         return sum(document._paylink_amount_due() for document in self)
 
+    def _paylink_instalment_due(self):
+        """What is due now of this one document when its payment terms split it in
+        instalments and less than everything is due now, as (amount, due date); else None."""
+        return None
+
+    def _paylink_instalment_amount(self, link):
+        """The instalment the customer chose to pay now through `link`.
+
+        :raise PaylinkBadAmount: no instalment of one document is due on its own.
+        """
+        instalment = len(self) == 1 and not link.is_statement and self._paylink_instalment_due()
+        if not instalment:
+            raise PaylinkBadAmount(_("No instalment is due on its own here: pay the amount due."))
+        return instalment[0]
+
     def _paylink_partial_minimum(self, link, due):
         """The least the customer may pay now of `due` through `link`, when the page may offer
         to pay part of these documents: one document of a kind that takes partial payments,

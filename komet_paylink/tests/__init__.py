@@ -4,6 +4,7 @@ from . import (
     test_concurrency,
     test_copy_link,
     test_fees_payouts,
+    test_instalments,
     test_link_lifecycle,
     test_money_edges,
     test_money_events,
