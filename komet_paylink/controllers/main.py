@@ -163,14 +163,17 @@ class PaylinkController(http.Controller):
         sitemap=False,
     )
     def pay_retry(self, attempt=None, **kwargs):
-        """Pay again what the attempt that came back was to pay."""
+        """Pay again what the attempt that came back was to pay (the same invoices, or the
+        same part of one)."""
         link_sudo = self._checkout_link_from_session()
         if link_sudo._paylink_page_state() != const.PAGE_ACTIVE:
             return self._render("komet_paylink.pay_return", link_sudo, outcome=const.RETURN_CLOSED)
         transaction = page_values.returned_transaction(link_sudo, attempt=attempt)
         try:
             invoice_ids = page_values.retry_invoice_ids(link_sudo, transaction)
-            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
+            checkout_url = link_sudo._paylink_start_checkout(
+                invoice_ids=invoice_ids, **page_values.retry_part(link_sudo, transaction)
+            )
         except UserError as error:
             return self._render(
                 "komet_paylink.pay_return",

@@ -1,3 +1,10 @@
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from freezegun import freeze_time
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
@@ -57,6 +64,26 @@ class TestPartialPayment(PaylinkStripeCommon, HttpCase):
         rest = self._post_form(f"/pay/{token}/checkout", page)
         self.assertEqual(rest.status_code, 303)
         self.assertEqual((link.transaction_ids - transaction).amount, 750.0)
+
+    def test_try_again_after_a_cancelled_partial_checkout_pays_the_same_part(self):
+        """Test that Try again after cancelling the checkout of a part pays that part again,
+        not everything."""
+        link, token = self._send_link()
+        self.assertEqual(self._pay_amount(token, "400").status_code, 303)
+        attempt = link.transaction_ids
+        cancel = urlsplit(self.stripe.sessions[attempt.provider_reference]["cancel_url"])
+        back = self.url_open(f"{cancel.path}?{cancel.query}")
+        attempt_id = re.search(r'name="attempt" value="(\d+)"', back.text).group(1)
+        retried = self._post_form("/pay/return/retry", back, attempt=attempt_id)
+        self.assertEqual(retried.status_code, 303)
+        self.assertEqual(
+            retried.headers["Location"], self.stripe.sessions[attempt.provider_reference]["url"]
+        )
+        self.stripe.set_session(attempt.provider_reference, status="expired")
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=11)):
+            retried = self._post_form("/pay/return/retry", back, attempt=attempt_id)
+        self.assertEqual(retried.status_code, 303)
+        self.assertEqual((link.transaction_ids - attempt).amount, 400.0)
 
     def test_paying_the_rest_closes_the_link_as_paid(self):
         """Test that a partial payment then the rest leave the invoice paid and the link
