@@ -31,6 +31,7 @@
         "views/mail_templates.xml",
         "views/report_payment_receipt_templates.xml",
         "wizards/account_move_send_views.xml",
+        "wizards/komet_paylink_share_wizard_views.xml",
     ],
     "demo": [
         "demo/komet_paylink_demo.xml",

@@ -70,6 +70,23 @@ STRIPE_ZERO_DECIMAL_CURRENCIES = frozenset(
     "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
 )
 STRIPE_THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
+# Stripe's minimum charge per currency, in major units (Stripe's "Supported currencies",
+# "Minimum and maximum charge amounts"): a smaller partial payment is refused on the page.
+STRIPE_MINIMUM_CHARGE = {
+    "USD": "0.50", "AED": "2.00", "AUD": "0.50", "BGN": "1.00", "BRL": "0.50", "CAD": "0.50",
+    "CHF": "0.50", "CZK": "15.00", "DKK": "2.50", "EUR": "0.50", "GBP": "0.30", "HKD": "4.00",
+    "HUF": "175.00", "INR": "0.50", "JPY": "50", "MXN": "10", "MYR": "2", "NOK": "3.00",
+    "NZD": "0.50", "PLN": "2.00", "RON": "2.00", "SEK": "3.00", "SGD": "0.50", "THB": "10",
+}  # fmt: skip
+
+# Partial payments: the default minimum, in percent of the amount due now, and why an amount
+# typed on the page is refused (see `utils.check_partial_amount`).
+DEFAULT_PARTIAL_MIN_PERCENT = 10.0
+PARTIAL_NOT_A_NUMBER = "not_a_number"
+PARTIAL_PRECISION = "precision"
+PARTIAL_NOT_POSITIVE = "not_positive"
+PARTIAL_BELOW_MINIMUM = "below_minimum"
+PARTIAL_ABOVE_DUE = "above_due"
 
 # Stripe refuses a Checkout Session that expires sooner than 30 minutes or later than 24 hours.
 CHECKOUT_MIN_LIFETIME_SECONDS = 30 * 60
@@ -115,7 +132,15 @@ PAY_PAGE_MOVE_FIELDS = [
     "komet_paylink_processing_since",
 ]
 PAY_PAGE_CURRENCY_FIELDS = ["name", "symbol", "position", "rounding", "decimal_places"]
-PAY_PAGE_COMPANY_FIELDS = ["name", "partner_id", "currency_id", "email", "phone"]
+PAY_PAGE_COMPANY_FIELDS = [
+    "name",
+    "partner_id",
+    "currency_id",
+    "email",
+    "phone",
+    "komet_paylink_partial_payments",
+    "komet_paylink_partial_min_percent",
+]
 PAY_PAGE_PARTNER_FIELDS = [
     "name",
     "lang",

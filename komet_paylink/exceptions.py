@@ -11,6 +11,10 @@ class PaylinkProcessing(UserError):
     """A payment of the document is being confirmed: no link opens another checkout."""
 
 
+class PaylinkBadAmount(UserError):
+    """The amount a customer typed to pay part of what is due is refused: nothing changed."""
+
+
 class PaylinkSuperseded(UserError):
     """A customer asked for a new link from a link that a newer one already replaced."""
 

@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 from datetime import timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import arabic_reshaper
@@ -369,3 +369,40 @@ def visual_order(line):
     if not RTL_CHARACTERS.search(line):
         return line
     return get_display(arabic_reshaper.reshape(line))
+
+
+def partial_minimum(due, decimals, min_percent, currency_code):
+    """The least a customer may pay of `due` at once: `min_percent` of it, rounded up to the
+    currency's `decimals`, and never less than Stripe's minimum charge in that currency (nor
+    more than `due` itself, which is always accepted)."""
+    due = Decimal(str(due))
+    step = Decimal(1).scaleb(-decimals)
+    minimum = (due * Decimal(str(min_percent or 0)) / 100).quantize(step, ROUND_CEILING)
+    stripe_minimum = Decimal(const.STRIPE_MINIMUM_CHARGE.get(currency_code.upper(), "0"))
+    return min(max(minimum, stripe_minimum, step), due)
+
+
+def check_partial_amount(text, *, due, decimals, min_percent, currency_code):
+    """Read the amount a customer typed to pay part of `due`, in a currency of `decimals`.
+
+    Accepts digits with one decimal point or comma (no signs, exponents or thousands
+    separators) and at most `decimals` decimals.
+
+    :return: (the amount as a Decimal, None), or (None, one of `const.PARTIAL_*`).
+    """
+    cleaned = (text or "").strip().replace(",", ".")
+    if not re.fullmatch(r"-?(\d+(\.\d*)?|\.\d+)", cleaned):
+        return None, const.PARTIAL_NOT_A_NUMBER
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:  # pragma: no cover - the pattern only lets numbers through
+        return None, const.PARTIAL_NOT_A_NUMBER
+    if amount <= 0:
+        return None, const.PARTIAL_NOT_POSITIVE
+    if amount != amount.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP):
+        return None, const.PARTIAL_PRECISION
+    if amount > Decimal(str(due)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP):
+        return None, const.PARTIAL_ABOVE_DUE
+    if amount < partial_minimum(due, decimals, min_percent, currency_code):
+        return None, const.PARTIAL_BELOW_MINIMUM
+    return amount, None

@@ -8,6 +8,7 @@ import string
 import sys
 import types
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -421,3 +422,50 @@ def test_stripe_checkout_locale_from_odoo_languages():
     for lang_code, locale in expected.items():
         assert utils.stripe_checkout_locale(lang_code) == locale, lang_code
         assert locale in const.STRIPE_CHECKOUT_LOCALES
+
+
+def _check_partial(text, due=1150.0, decimals=2, min_percent=10, currency="EUR"):
+    return utils.check_partial_amount(
+        text, due=due, decimals=decimals, min_percent=min_percent, currency_code=currency
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("400", "400"), ("400.5", "400.50"), (" 400,25 ", "400.25"), ("115", "115"), ("1150", "1150")],
+)
+def test_partial_amounts_within_the_range_are_read_exactly(text, amount):
+    assert _check_partial(text) == (Decimal(amount), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "not_a_number"),
+        (None, "not_a_number"),
+        ("abc", "not_a_number"),
+        ("1e3", "not_a_number"),
+        ("1,000.00", "not_a_number"),
+        ("NaN", "not_a_number"),
+        ("+400", "not_a_number"),
+        ("-5", "not_positive"),
+        ("0", "not_positive"),
+        ("0.00", "not_positive"),
+        ("400.001", "precision"),
+        ("1150.01", "above_due"),
+        ("114.99", "below_minimum"),
+    ],
+)
+def test_refused_partial_amounts_say_why(text, problem):
+    assert _check_partial(text) == (None, problem)
+
+
+def test_partial_minimum_is_the_percentage_rounded_up_and_at_least_stripes_minimum():
+    assert utils.partial_minimum(1000.01, 2, 10, "EUR") == Decimal("100.01")
+    assert utils.partial_minimum(3, 2, 10, "EUR") == Decimal("0.50")
+    assert utils.partial_minimum(3, 2, 10, "GBP") == Decimal("0.30")
+    assert utils.partial_minimum(0.2, 2, 10, "EUR") == Decimal("0.20"), "never above the due"
+    assert utils.partial_minimum(10000, 0, 0, "JPY") == Decimal("50")
+    assert utils.partial_minimum(100, 2, 0, "XYZ") == Decimal("0.01")
+    assert _check_partial("100", decimals=0, due=1000, currency="JPY") == (Decimal(100), None)
+    assert _check_partial("100.5", decimals=0, due=1000, currency="JPY")[1] == "precision"

@@ -3,7 +3,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from .. import const, utils
-from ..exceptions import PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
+from ..exceptions import PaylinkBadAmount, PaylinkRateLimited, PaylinkRetryLater, PaylinkSuperseded
 from . import page_values
 
 
@@ -50,8 +50,18 @@ class PaylinkController(http.Controller):
                     count=const.STATEMENT_MAX_INVOICES,
                 )
             return self._render_link_page(link_sudo, token, error=error, status=400)
+        # Absent: everything due (or the ticked invoices); typed: the part to pay now.
+        amount_text = request.httprequest.form.get("amount")
         try:
-            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
+            checkout_url = link_sudo._paylink_start_checkout(
+                invoice_ids=invoice_ids,
+                amount_text=amount_text,
+                instalment=bool(request.httprequest.form.get("instalment")),
+            )
+        except PaylinkBadAmount as error:
+            return self._render_link_page(
+                link_sudo, token, error=str(error), status=400, amount_typed=amount_text
+            )
         except PaylinkRateLimited as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=429)
         except ValidationError as error:
@@ -163,14 +173,17 @@ class PaylinkController(http.Controller):
         sitemap=False,
     )
     def pay_retry(self, attempt=None, **kwargs):
-        """Pay again what the attempt that came back was to pay."""
+        """Pay again what the attempt that came back was to pay (the same invoices, or the
+        same part of one)."""
         link_sudo = self._checkout_link_from_session()
         if link_sudo._paylink_page_state() != const.PAGE_ACTIVE:
             return self._render("komet_paylink.pay_return", link_sudo, outcome=const.RETURN_CLOSED)
         transaction = page_values.returned_transaction(link_sudo, attempt=attempt)
         try:
             invoice_ids = page_values.retry_invoice_ids(link_sudo, transaction)
-            checkout_url = link_sudo._paylink_start_checkout(invoice_ids=invoice_ids)
+            checkout_url = link_sudo._paylink_start_checkout(
+                invoice_ids=invoice_ids, **page_values.retry_part(link_sudo, transaction)
+            )
         except UserError as error:
             return self._render(
                 "komet_paylink.pay_return",
@@ -230,7 +243,9 @@ class PaylinkController(http.Controller):
         link_sudo = request.env["komet.paylink"].sudo().browse(link_id or []).exists()
         return self._in_customer_lang(link_sudo)
 
-    def _render_link_page(self, link_sudo, token, error=None, status=None, renewed_to=None):
+    def _render_link_page(
+        self, link_sudo, token, error=None, status=None, renewed_to=None, amount_typed=None
+    ):
         state = link_sudo._paylink_page_state()
         if state == const.PAGE_GONE:
             return self._render_not_found()
@@ -244,6 +259,7 @@ class PaylinkController(http.Controller):
             token=token,
             error=error,
             renewed_to=renewed_to,
+            amount_typed=amount_typed,
             newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
             receipts=page_values.receipt_payments(link_sudo) if state == const.PAGE_PAID else [],
         )

@@ -128,6 +128,12 @@ def page_values(link_sudo):
             bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
         )
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
+    # The least the customer may pay at once, when the page offers to pay part (else None).
+    # (amount, due date) of the instalment due now, when the payment terms split the document.
+    values["instalment"] = document._paylink_instalment_due() if document else None
+    values["partial_minimum"] = (
+        document._paylink_partial_minimum(link_sudo, values["amount_due"]) if document else None
+    )
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])
@@ -219,3 +225,21 @@ def retry_invoice_ids(link_sudo, transaction):
     if not link_sudo.is_statement:
         return None
     return (transaction.invoice_ids & link_sudo._paylink_payable_documents()).ids
+
+
+def retry_part(link_sudo, transaction):
+    """What else Try again keeps of the attempt that came back, for a link of one document:
+    the instalment, or the part the customer typed, when the attempt was for less than is due
+    now (as arguments of `_paylink_start_checkout`); nothing when it was for everything."""
+    if link_sudo.is_statement or not transaction:
+        return {}
+    documents = link_sudo._paylink_payable_documents()
+    currency = transaction.currency_id
+    if len(documents) != 1 or (
+        currency.compare_amounts(transaction.amount, link_sudo._paylink_amount_due(documents)) >= 0
+    ):
+        return {}
+    instalment = documents._paylink_instalment_due()
+    if instalment and not currency.compare_amounts(instalment[0], transaction.amount):
+        return {"instalment": True}
+    return {"amount_text": f"{transaction.amount:.{currency.decimal_places}f}"}

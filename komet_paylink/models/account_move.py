@@ -21,6 +21,7 @@ class AccountMove(models.Model):
     _paylink_link_field = "move_id"
     _paylink_statement_field = "move_ids"
     _paylink_report = "account.account_invoices"
+    _paylink_partial_payable = True
 
     komet_paylink_ids = fields.One2many(
         string="Payment Links",
@@ -92,6 +93,22 @@ class AccountMove(models.Model):
         residual, or the discounted amount while an early-payment discount holds."""
         self.ensure_one()
         return self._get_invoice_next_payment_values().get("amount_due", self.amount_residual)
+
+    def _paylink_instalment_due(self):
+        """Override of `komet.paylink.document.mixin`: the next (or overdue) instalments of
+        the payment terms, as Odoo's own invoice payment computes them."""
+        self.ensure_one()
+        term_lines = self.line_ids.filtered(lambda line: line.display_type == "payment_term")
+        if len(term_lines) < 2:
+            return None
+        values = self._get_invoice_next_payment_values()
+        amount = values.get("next_amount_to_pay") or 0.0
+        if values.get("installment_state") not in ("next", "overdue") or not (
+            0 < self.currency_id.compare_amounts(self.amount_residual, amount)
+            and self.currency_id.compare_amounts(amount, 0) > 0
+        ):
+            return None
+        return amount, values["next_due_date"]
 
     def _paylink_state_reason(self):
         """Override of `komet.paylink.document.mixin`: not a posted customer invoice with

@@ -485,11 +485,14 @@ class KometPaylink(models.Model):
 
     # === BUSINESS METHODS - CHECKOUT === #
 
-    def _paylink_start_checkout(self, invoice_ids=None):
-        """Start paying what is due now (read from the database) on the customer's first
-        deliberate action; return the Checkout URL. Presses at once take turns (`_paylink_hold`).
+    def _paylink_start_checkout(self, invoice_ids=None, amount_text=None, instalment=False):
+        """Start paying what is due now (read from the database), or the part of it typed in
+        `amount_text`, on the customer's first deliberate action; return the Checkout URL.
+        Presses at once take turns (`_paylink_hold`).
 
         :param list invoice_ids: for a statement link, the invoices the customer ticked.
+        :param bool instalment: pay the instalment due now rather than everything.
+        :raise PaylinkBadAmount: the amount typed (or instalment) is refused; nothing changed.
         :raise PaylinkProcessing: a payment of the documents is being confirmed.
         :raise UserError: the link expired, or the choice of invoices cannot be paid.
         :raise ValidationError: Stripe could not be reached.
@@ -497,6 +500,11 @@ class KometPaylink(models.Model):
         self.ensure_one()
         chosen = self._paylink_chosen_documents(invoice_ids)
         chosen._paylink_hold(link=self)
+        amount = self._paylink_amount_due(chosen)
+        if instalment:
+            amount = chosen._paylink_instalment_amount(self)
+        elif amount_text is not None:
+            amount = chosen._paylink_partial_amount(self, amount_text, amount)
         if not self._paylink_register_open():
             raise UserError(_("This payment link has expired."))
         for document in chosen:
@@ -504,7 +512,6 @@ class KometPaylink(models.Model):
                 raise UserError(reason)
             if reason := document._paylink_processing_reason():
                 raise PaylinkProcessing(reason)
-        amount = self._paylink_amount_due(chosen)
         return self.env["payment.transaction"]._paylink_checkout_url(self, amount, chosen)
 
     def _paylink_chosen_documents(self, invoice_ids=None):

@@ -6,7 +6,8 @@ from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
 from odoo.tools import SQL, format_datetime
 
-from .. import const
+from .. import const, utils
+from ..exceptions import PaylinkBadAmount
 
 
 class KometPaylinkDocumentMixin(models.AbstractModel):
@@ -31,6 +32,8 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
     _paylink_bill_to_field = "partner_id"
     # The report of the document's PDF, when Odoo keeps no PDF of it.
     _paylink_report = None
+    # Whether the customer may pay part of one such document alone, when its company allows.
+    _paylink_partial_payable = False
 
     komet_paylink_processing_since = fields.Datetime(
         string="Payment Being Confirmed Since",
@@ -81,6 +84,35 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         action = self.env["ir.actions.act_window"]._for_xml_id("komet_paylink.komet_paylink_action")
         action.update(domain=self._paylink_links_domain(), context={"create": False})
         return action
+
+    def action_komet_paylink_copy_link(self):
+        """Make a fresh link for the document to share by any channel (its older links stop,
+        as when sending) and show its URL once, in a dialog with a copy button; the chatter
+        says a link was shared by hand.
+
+        :raise AccessError: the user may not send links for the document.
+        :raise UserError: why the document cannot get a link now (paid, opted out, no online
+            payment for its company...).
+        """
+        self.ensure_one()
+        self._paylink_check_may_send()
+        if reason := self.sudo()._paylink_unsendable_reason():
+            raise UserError(reason)
+        link = (
+            self.env["komet.paylink"]
+            .with_context(komet_paylink_shared_by_hand=True)
+            .create({self._paylink_link_field: self.id})
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Share the Payment Link"),
+            "res_model": "komet.paylink.share.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            # Never saved: the URL is known only now, and only this dialog shows it.
+            "context": {"default_url": link.url, "default_link_id": link.id},
+        }
 
     # === BUSINESS METHODS - WHAT IS DUE === #
 
@@ -197,6 +229,88 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         if statement:
             return sum(self.mapped("amount_residual"))
         return sum(document._paylink_amount_due() for document in self)
+
+    def _paylink_instalment_due(self):
+        """What is due now of this one document when its payment terms split it in
+        instalments and less than everything is due now, as (amount, due date); else None."""
+        return None
+
+    def _paylink_instalment_amount(self, link):
+        """The instalment the customer chose to pay now through `link`.
+
+        :raise PaylinkBadAmount: no instalment of one document is due on its own.
+        """
+        instalment = len(self) == 1 and not link.is_statement and self._paylink_instalment_due()
+        if not instalment:
+            raise PaylinkBadAmount(_("No instalment is due on its own here: pay the amount due."))
+        return instalment[0]
+
+    def _paylink_partial_minimum(self, link, due):
+        """The least the customer may pay now of `due` through `link`, when the page may offer
+        to pay part of these documents: one document of a kind that takes partial payments,
+        on a link of its own, of a company that allows them. None otherwise."""
+        company = link.company_id
+        if (
+            link.is_statement
+            or len(self) != 1
+            or not self._paylink_partial_payable
+            or not company.komet_paylink_partial_payments
+            or link.currency_id.compare_amounts(due, 0) <= 0
+        ):
+            return None
+        minimum = utils.partial_minimum(
+            due,
+            link.currency_id.decimal_places,
+            company.komet_paylink_partial_min_percent,
+            link.currency_id.name,
+        )
+        return float(minimum)
+
+    def _paylink_partial_amount(self, link, amount_text, due):
+        """The part of `due` the customer typed (`amount_text`) to pay now through `link`.
+
+        :raise PaylinkBadAmount: part payment is not offered here, or why the amount is refused.
+        """
+        minimum = self._paylink_partial_minimum(link, due)
+        if minimum is None:
+            if link.is_statement:
+                raise PaylinkBadAmount(
+                    _(
+                        "A statement pays the ticked invoices in full: to pay part of an "
+                        "invoice, untick the others or pay it from its own link."
+                    )
+                )
+            raise PaylinkBadAmount(_("This link pays the whole amount due only."))
+        currency = link.currency_id
+        amount, problem = utils.check_partial_amount(
+            amount_text,
+            due=due,
+            decimals=currency.decimal_places,
+            min_percent=link.company_id.komet_paylink_partial_min_percent,
+            currency_code=currency.name,
+        )
+        messages = {
+            const.PARTIAL_NOT_A_NUMBER: _(
+                "Enter the amount to pay as a number, for example %(example)s.",
+                example=currency.format(minimum),
+            ),
+            const.PARTIAL_NOT_POSITIVE: _("The amount to pay must be more than zero."),
+            const.PARTIAL_PRECISION: _(
+                "The amount to pay has at most %(decimals)s decimals.",
+                decimals=currency.decimal_places,
+            ),
+            const.PARTIAL_BELOW_MINIMUM: _(
+                "The amount to pay must be at least %(minimum)s.",
+                minimum=currency.format(minimum),
+            ),
+            const.PARTIAL_ABOVE_DUE: _(
+                "The amount to pay cannot be more than the %(due)s due.",
+                due=currency.format(due),
+            ),
+        }
+        if problem:
+            raise PaylinkBadAmount(messages[problem])
+        return float(amount)
 
     def _paylink_hold(self, link):
         """Hold `link` and these documents until this transaction ends, so that two presses of
@@ -406,7 +520,14 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
     def _paylink_log_link_sent(self, link):
         """Say in the chatter that `link` was just sent for these documents."""
         values = {"amount": link._paylink_format_amount(), "partner": link.partner_id.display_name}
-        if link.reminder_days:
+        if self.env.context.get("komet_paylink_shared_by_hand"):
+            body = _(
+                "Payment link for %(amount)s made by %(user)s to be shared by hand with "
+                "%(partner)s (copied, not emailed).",
+                user=self.env.user.name,
+                **values,
+            )
+        elif link.reminder_days:
             body = _(
                 "Payment reminder (%(days)s days overdue) sent to %(partner)s with a new payment "
                 "link for %(amount)s.",

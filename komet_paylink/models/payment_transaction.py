@@ -250,9 +250,9 @@ class PaymentTransaction(models.Model):
         if self.state != "done":
             # Even a session expired on our side may have been paid an instant before.
             self._set_done(extra_allowed_states=("cancel",))
-        if open_documents:
-            # Before Odoo reconciles, so that the reconciliation sees the link paid, not
-            # "paid another way".
+        if open_documents and self.currency_id.compare_amounts(self.amount, due) >= 0:
+            # Before Odoo reconciles, so that the reconciliation sees the link paid, not "paid
+            # another way". A partial payment leaves the link payable for the rest.
             link._paylink_mark_paid()
         # Booked now, not by Odoo's post-processing cron: the invoice is reconciled when
         # Stripe's webhook is answered.

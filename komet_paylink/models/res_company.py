@@ -30,6 +30,27 @@ class ResCompany(models.Model):
         "never sent, so that switching reminders on mails no backlog.",
         readonly=True,
     )
+    komet_paylink_partial_payments = fields.Boolean(
+        string="Customers May Pay Part of an Invoice",
+        help="The payment page of an invoice offers to pay another amount than everything due, "
+        "of at least the minimum; the link stays payable for the rest.",
+    )
+    komet_paylink_partial_min_percent = fields.Float(
+        string="Minimum Partial Payment (% of the Amount Due)",
+        help="The least a customer may pay at once, in percent of what is due now; never less "
+        "than Stripe's minimum charge in the invoice's currency.",
+        default=const.DEFAULT_PARTIAL_MIN_PERCENT,
+    )
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("komet_paylink_partial_min_percent")
+    def _check_komet_paylink_partial_min_percent(self):
+        for company in self:
+            if not 0 <= company.komet_paylink_partial_min_percent <= 100:
+                raise ValidationError(
+                    _("The minimum partial payment is a percentage between 0 and 100.")
+                )
 
     # === CRUD METHODS === #
 

@@ -62,6 +62,12 @@ class ResConfigSettings(models.TransientModel):
     komet_paylink_reminder_days = fields.Char(
         related="company_id.komet_paylink_reminder_days", readonly=False
     )
+    komet_paylink_partial_payments = fields.Boolean(
+        related="company_id.komet_paylink_partial_payments", readonly=False
+    )
+    komet_paylink_partial_min_percent = fields.Float(
+        related="company_id.komet_paylink_partial_min_percent", readonly=False
+    )
     komet_paylink_reminder_preview = fields.Integer(
         string="Invoices The Next Reminder Run Emails",
         compute="_compute_komet_paylink_reminder_preview",

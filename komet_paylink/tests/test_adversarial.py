@@ -93,13 +93,15 @@ class TestAdversarial(PaylinkStripeCommon, HttpCase):
         page = self.url_open(f"/pay/{token}")
         self.assertIn(self.invoice.name, page.text)
         self.assertNotIn(self.other_sales_invoice.name, page.text)
-        self._post_form(
-            f"/pay/{token}/checkout",
-            page,
-            move_id=str(self.other_sales_invoice.id),
-            invoice_id=str(self.other_sales_invoice.id),
-            amount="420.00",
-        )
+        other = {
+            "move_id": str(self.other_sales_invoice.id),
+            "invoice_id": str(self.other_sales_invoice.id),
+        }
+        # Partial payments are off: an amount is refused, and nothing is asked of Stripe.
+        refused = self._post_form(f"/pay/{token}/checkout", page, amount="420.00", **other)
+        self.assertEqual(refused.status_code, 400)
+        self.assertFalse(self.stripe.requests)
+        self._post_form(f"/pay/{token}/checkout", page, **other)
         params = self.stripe.last_request("/v1/checkout/sessions")["params"]
         self.assertEqual(params["line_items"][0]["price_data"]["unit_amount"], "115000")
         self.assertIn(

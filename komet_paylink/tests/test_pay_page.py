@@ -110,12 +110,16 @@ class TestPayPage(PaylinkHttpCommon, HttpCase):
         self.assertEqual(response.status_code, 410)
         self.assertFalse(link.transaction_ids)
 
-    def test_tampered_amount_in_the_request_is_ignored(self):
-        """Test that an amount posted with the form is ignored: the database decides."""
+    def test_tampered_amount_in_the_request_is_refused_or_ignored(self):
+        """Test that an amount posted while partial payments are off is refused, charging
+        nothing, and that a posted currency is ignored: the database decides."""
         self._set_demo_mode(True)
         link, token = self._send_link()
         page = self.url_open(f"/pay/{token}")
-        self._post_form(f"/pay/{token}/checkout", page, amount="1.00", currency="JPY")
+        response = self._post_form(f"/pay/{token}/checkout", page, amount="1.00", currency="JPY")
+        self.assertEqual(response.status_code, 400)
+        self.assertFalse(link.transaction_ids)
+        self._post_form(f"/pay/{token}/checkout", page, currency="JPY")
         self.assertEqual(link.transaction_ids.amount, 1150.0)
         self.assertEqual(link.transaction_ids.currency_id, self.invoice.currency_id)
 

@@ -1,6 +1,6 @@
 from datetime import date, datetime
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount, format_date, format_datetime, formatLang
 
@@ -158,6 +158,35 @@ class TestPayPageAccessibility(PaylinkHttpCommon, HttpCase):
     def test_active_page(self):
         """Test that the active page has no accessibility violation."""
         __, token = self._send_link()
+        self.assertNoAxeViolations(f"/pay/{token}")
+
+    def test_active_page_with_another_amount_and_an_instalment(self):
+        """Test that the active page offering another amount and an instalment has no
+        accessibility violation."""
+        self.company.komet_paylink_partial_payments = True
+        term = self.env["account.payment.term"].create(
+            {
+                "name": "Half now, half in 30 days",
+                "line_ids": [
+                    Command.create({"value": "percent", "value_amount": 50.0, "nb_days": 0}),
+                    Command.create({"value": "percent", "value_amount": 50.0, "nb_days": 30}),
+                ],
+            }
+        )
+        invoice = self.init_invoice(
+            "out_invoice",
+            partner=self.customer,
+            amounts=[1000.0],
+            taxes=[],
+            invoice_date=fields.Date.today(),
+        )
+        invoice.write({"invoice_payment_term_id": term.id})
+        invoice.invoice_user_id = self.role_users["sales"]
+        invoice.action_post()
+        __, token = self._send_link(invoice)
+        page = self.url_open(f"/pay/{token}")
+        self.assertIn('name="amount"', page.text)
+        self.assertIn('name="instalment"', page.text)
         self.assertNoAxeViolations(f"/pay/{token}")
 
     def test_paid_page(self):

@@ -127,3 +127,17 @@ class TestSettings(PaylinkCommon):
         self.assertEqual(settings.komet_paylink_webhook_url, expected)
         self.assertEqual(self._provider().komet_webhook_url, expected)
         self.assertEqual(settings.komet_paylink_provider_state, "test")
+
+    def test_partial_payments_are_off_by_default_and_saved_per_company(self):
+        """Test that partial payments start off, and the setting and its minimum percent are
+        saved on the company."""
+        settings = self.env["res.config.settings"].create({})
+        self.assertFalse(settings.komet_paylink_partial_payments)
+        self.assertEqual(settings.komet_paylink_partial_min_percent, 10.0)
+        self._save_settings(
+            {"komet_paylink_partial_payments": True, "komet_paylink_partial_min_percent": 25.0}
+        )
+        self.assertTrue(self.company.komet_paylink_partial_payments)
+        self.assertEqual(self.company.komet_paylink_partial_min_percent, 25.0)
+        with self.assertRaises(ValidationError):
+            self._save_settings({"komet_paylink_partial_min_percent": 150.0})
