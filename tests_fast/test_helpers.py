@@ -288,7 +288,9 @@ def test_pay_box_is_one_page_with_a_link_to_the_url_and_its_wording():
     assert url not in text, "the link is a button and a QR code, not printed text"
 
 
-def test_pay_box_draws_every_currency_sign_and_non_latin_names():
+@pytest.fixture
+def unicode_pay_box():
+    """The Pay box module and a PDF reader, where DejaVu Sans is installed."""
     pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
     pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
     from conftest import load_pure_module
@@ -296,6 +298,11 @@ def test_pay_box_draws_every_currency_sign_and_non_latin_names():
     pay_box = load_pure_module("pay_box")
     if not pay_box.font_path("DejaVuSans.ttf"):
         pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+    return pay_box, pdf_module
+
+
+def test_pay_box_draws_every_currency_sign_and_non_latin_names(unicode_pay_box):
+    pay_box, pdf_module = unicode_pay_box
     assert pay_box.box_fonts() == (pay_box.FONT, pay_box.FONT_BOLD)
     amounts = ["₹ 1,234.50", "₺1.234,50", "1 234,50 ₴", "1 234,50 zł", "Ωμέγα Ελλάς", "Київ"]
     pdf = pay_box.pay_box_pdf(
@@ -323,14 +330,8 @@ def test_right_to_left_text_is_drawn_in_visual_order_with_joined_letters():
     assert utils.visual_order("Pay $ 52.00 now") == "Pay $ 52.00 now"
 
 
-def test_pay_box_draws_right_to_left_amounts_in_visual_order():
-    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
-    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
-    from conftest import load_pure_module
-
-    pay_box = load_pure_module("pay_box")
-    if not pay_box.font_path("DejaVuSans.ttf"):
-        pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+def test_pay_box_draws_right_to_left_amounts_in_visual_order(unicode_pay_box):
+    pay_box, pdf_module = unicode_pay_box
     pdf = pay_box.pay_box_pdf(
         "https://erp.example.com/pay/x",
         (595.0, 842.0),
@@ -348,14 +349,8 @@ def test_pay_box_draws_right_to_left_amounts_in_visual_order():
     assert "?" not in text
 
 
-def test_pay_box_draws_chinese_japanese_and_korean_letters():
-    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
-    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
-    from conftest import load_pure_module
-
-    pay_box = load_pure_module("pay_box")
-    if not pay_box.font_path("DejaVuSans.ttf"):
-        pytest.skip("DejaVu Sans is not installed (Debian: fonts-dejavu-core)")
+def test_pay_box_draws_chinese_japanese_and_korean_letters(unicode_pay_box):
+    pay_box, pdf_module = unicode_pay_box
     if not pay_box.cjk_font():
         pytest.skip("Droid Sans Fallback is not installed (Debian: fonts-droid-fallback)")
     names = ["在线支付", "オンライン決済", "온라인 결제"]
