@@ -151,6 +151,8 @@ class AccountMove(models.Model):
             "document_due_date": self.invoice_date_due,
             "due_date_label": _("Due date"),
             "amount_due": self._paylink_amount_due() if has_discount else self.amount_residual,
+            # Whether to ask Odoo for the instalment due: its payment terms split the invoice.
+            "has_instalments": len(term_lines) > 1,
             "lines": [
                 {"name": line.name, "quantity": line.quantity, "subtotal": line.price_subtotal}
                 for line in lines - term_lines
