@@ -128,11 +128,11 @@ def page_values(link_sudo):
             bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
         )
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
-    # The least the customer may pay at once, when the page offers to pay part (else None).
     # (amount, due date) of the instalment due now, when the payment terms split the document.
     values["instalment"] = (
         document._paylink_instalment_due() if values.get("has_instalments") else None
     )
+    # The least the customer may pay at once, when the page offers to pay part (else None).
     values["partial_minimum"] = (
         document._paylink_partial_minimum(link_sudo, values["amount_due"]) if document else None
     )
