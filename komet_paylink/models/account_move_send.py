@@ -246,8 +246,9 @@ class AccountMoveSend(models.AbstractModel):
                 True,
             ),
         ):
-            flagged = moves.filtered(reason_of) if when else moves.browse()
+            reasons = {move: reason_of(move) for move in moves} if when else {}
+            flagged = moves.filtered(lambda move, reasons=reasons: reasons.get(move))
             if flagged:
-                reasons = self._paylink_alert_reasons(moves, flagged, reason_of)
-                alerts[key] = {"level": level, "message": message % {"reasons": reasons}}
+                shown = self._paylink_alert_reasons(moves, flagged, reasons.get)
+                alerts[key] = {"level": level, "message": message % {"reasons": shown}}
         return alerts
