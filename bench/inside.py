@@ -4,6 +4,7 @@ phase at a time on the benchmark's database and reads the JSON line it prints la
     PYTHONPATH=$ODOO python bench/inside.py -c odoo.conf -d DB PHASE 'JSON PARAMETERS'
 """
 
+import base64
 import io
 import json
 import time
@@ -289,7 +290,8 @@ def reminders(env, size):
 
 
 def statements(env, sizes):
-    """A statement link for each size: a new customer with that many open invoices."""
+    """A statement link for each size: a new customer with that many open invoices, sent (Odoo
+    keeps the PDF of each)."""
     found = {}
     for size in sizes:
         customer = new_customer(env, f"Bench statement {size}")
@@ -305,6 +307,9 @@ def statements(env, sizes):
             ]
         )
         invoices.action_post()
+        # Sent invoices, as a customer's statement lists them: Odoo keeps a PDF of each.
+        for invoice in invoices:
+            invoice.invoice_pdf_report_file = base64.b64encode(b"%PDF-1.4 " + invoice.name.encode())
         link = env["komet.paylink"].create({"move_ids": [Command.set(invoices.ids)]})
         found[str(size)] = {"url": link.url, "invoices": len(link.move_ids)}
     return found

@@ -48,6 +48,15 @@ RETURN_CLOSED = "closed"
 # portal (`account_payment`'s `_has_to_be_paid`), a transfer announced by the customer (the
 # providers without an online flow) does not count.
 PROCESSING_TX_STATES = ("pending", "authorized")
+# The invoices `account.move._paylink_state_reason` and `_paylink_processing_reason` leave
+# payable, as a domain: a statement asks it of hundreds of invoices in one query.
+PAYABLE_INVOICE_DOMAIN = [
+    ("move_type", "=", "out_invoice"),
+    ("state", "=", "posted"),
+    ("payment_state", "not in", ("paid", "in_payment", "reversed")),
+    ("amount_residual", ">", 0),
+    ("komet_paylink_processing_since", "=", False),
+]
 OFFLINE_PROVIDER_CODES = ("none", "custom")
 
 # The XML ids of the five roles, in the order the settings list them.

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import html
 import io
 import ipaddress
 import re
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import arabic_reshaper
 import qrcode
 from bidi import get_display
+from markupsafe import Markup
 
 from . import const
 
@@ -42,6 +44,27 @@ def parse_ids(values, limit=const.STATEMENT_MAX_INVOICES):
 def address_lines(name, address):
     """The lines of a postal address under `name`, without blank lines or the name twice."""
     return [name] + [line for line in address.splitlines() if line.strip() and line != name]
+
+
+# A statement's page lists up to 300 invoices, each with a checkbox and a PDF link. QWeb escapes
+# every attribute of an element that has a dynamic one (ten escapes for a checkbox), which was
+# half the cost of those rows: these two tags are written here, from an id that is an integer.
+
+
+def statement_checkbox_html(invoice_id):
+    """The ticked checkbox that sends `invoice_id` as one of a statement's `invoice_ids`."""
+    return Markup(  # noqa: S704 - an integer, and constants
+        '<input class="form-check-input" type="checkbox" name="invoice_ids" '
+        f'value="{int(invoice_id)}" checked="checked"/>'
+    )
+
+
+def statement_pdf_link_html(pdf_url, invoice_id, text):
+    """The link, reading `text`, to the PDF of `invoice_id` under `pdf_url`, in a new tab."""
+    return Markup(  # noqa: S704 - escaped here (Markup's own % escaping costs 5 times more)
+        f'<a class="small ms-4" href="{html.escape(pdf_url)}?invoice={int(invoice_id)}" '
+        f'target="_blank" rel="noopener noreferrer">{html.escape(text)}</a>'
+    )
 
 
 def group_digits(digits, grouping, separator):

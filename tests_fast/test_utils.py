@@ -136,3 +136,19 @@ def test_a_statement_reference_stays_short_whatever_the_count():
     assert utils.statement_reference_prefix(names[:1]) == "INV/2026/00001"
     assert utils.statement_reference_prefix(names) == "INV/2026/00001 +299"
     assert len(utils.statement_reference_prefix(names)) <= 200
+
+
+def test_statement_row_tags_are_escaped_and_take_integer_ids_only():
+    utils = load_pure_module("utils")
+    checkbox = utils.statement_checkbox_html(42)
+    assert checkbox == (
+        '<input class="form-check-input" type="checkbox" name="invoice_ids" value="42" '
+        'checked="checked"/>'
+    )
+    assert checkbox.__html__() == str(checkbox)  # Markup: QWeb writes it as it is
+    link = utils.statement_pdf_link_html('/pay/a"b/pdf', 7, "Download the PDF of <INV/1>")
+    assert 'href="/pay/a&quot;b/pdf?invoice=7"' in link
+    assert ">Download the PDF of &lt;INV/1&gt;</a>" in link
+    assert 'target="_blank" rel="noopener noreferrer"' in link
+    with pytest.raises(ValueError):
+        utils.statement_checkbox_html('1" onclick="x')

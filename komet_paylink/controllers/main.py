@@ -274,8 +274,9 @@ class PaylinkController(http.Controller):
             request.update_context(lang=lang)
         link_sudo = link_sudo.with_env(request.env(su=True))
         html_lang = (request.env.lang or "en_US").replace("_", "-")
+        token = values.get("token")
         values.update(
-            page_values.page_values(link_sudo),
+            page_values.page_values(link_sudo, pdf_url=token and f"{self._pay_route}/{token}/pdf"),
             link=link_sudo,
             res_company=company,
             pay_route=self._pay_route,

@@ -7,7 +7,6 @@ import ast
 import babel.dates
 import pytz
 
-from odoo import fields
 from odoo.tools import float_round
 from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 
@@ -95,9 +94,10 @@ def page_formatters(env, partner, currency):
     }
 
 
-def page_values(link_sudo):
+def page_values(link_sudo, pdf_url=None):
     """What the public pages show of the link (empty for no link): the document and its
-    details, or a statement's invoices; the bill-to; and how to write amounts and times."""
+    details, or a statement's invoices (with links to their PDFs under `pdf_url`, when
+    given); the bill-to; and how to write amounts and times."""
     values = page_formatters(link_sudo.env, link_sudo.partner_id, link_sudo.currency_id)
     if not link_sudo:
         return {**values, "document": link_sudo.browse(), "statement_invoices": []}
@@ -105,7 +105,7 @@ def page_values(link_sudo):
     document = link_sudo._paylink_document()
     # What the link pays, read once for the whole page.
     documents = link_sudo._paylink_documents()
-    invoices = statement_invoices(link_sudo, documents, values)
+    invoices = statement_invoices(link_sudo, documents, values, pdf_url)
     values.update(document=document, statement_invoices=invoices)
     if document:
         details = document._paylink_page_details()
@@ -144,11 +144,13 @@ def page_values(link_sudo):
     return values
 
 
-def statement_invoices(link_sudo, documents, formatters):
-    """The invoices a statement link lists (`documents`, what it pays, on the link already),
-    oldest first, each read once into what its row shows: whether it can be paid now and, if
-    not, whether a payment of it is on its way. Empty for a link that pays one document. A
-    statement lists up to 300: the rows read no field twice."""
+def statement_invoices(link_sudo, documents, formatters, pdf_url=None):
+    """The invoices a statement link lists (`documents`, what it pays, on the link already,
+    oldest first), each as what its row shows: whether it can be paid now (and its ticked
+    checkbox) and, if not, whether a payment of it is on its way; a link to its PDF under
+    `pdf_url`, when Odoo keeps one. Empty for a link that pays one document. A statement lists
+    up to 300: which can be paid is asked in one query, and each column is read for all of
+    them at once."""
     if not link_sudo.is_statement:
         return []
     format_money, format_date = formatters["format_money"], formatters["format_page_date"]
@@ -159,22 +161,36 @@ def statement_invoices(link_sudo, documents, formatters):
             dates[day] = format_date(day)
         return dates[day]
 
+    payable_ids = set(documents._paylink_payable_on(link_sudo).ids)
+    ids_with_pdf = documents._paylink_ids_with_pdf() if pdf_url else ()
+    pdf_label = link_sudo.env._("Download the PDF of %(name)s")
+    columns = zip(
+        documents.ids,
+        documents.mapped("name"),
+        documents.mapped("amount_residual"),
+        documents.mapped("invoice_date"),
+        documents.mapped("invoice_date_due"),
+        documents.mapped("komet_paylink_processing_since"),
+        documents.mapped("payment_state"),
+        strict=True,
+    )
     rows = []
-    today = fields.Date.today()
-    for invoice in documents.sorted(lambda move: (move.invoice_date or today, move.id)):
-        payable = not invoice._paylink_unpayable_reason()
+    for invoice_id, name, residual, dated, due, processing_since, payment_state in columns:
+        payable = invoice_id in payable_ids
         rows.append(
             {
-                "id": invoice.id,
-                "name": invoice.name,
+                "id": invoice_id,
+                "name": name,
                 "payable": payable,
-                "amount": payable and format_money(invoice.amount_residual),  # the link's
+                "amount": payable and format_money(residual),  # the link's currency
+                "checkbox": payable and utils.statement_checkbox_html(invoice_id),
                 "processing": not payable
-                and bool(invoice.komet_paylink_processing_since)
-                and invoice.payment_state not in ("paid", "in_payment"),
-                "dated": written(invoice.invoice_date),
-                "due": (due := invoice.invoice_date_due) and written(due),
-                "has_pdf": bool(invoice.invoice_pdf_report_id),
+                and bool(processing_since)
+                and payment_state not in ("paid", "in_payment"),
+                "dated": written(dated),
+                "due": due and written(due),
+                "pdf_link": invoice_id in ids_with_pdf
+                and utils.statement_pdf_link_html(pdf_url, invoice_id, pdf_label % {"name": name}),
             }
         )
     return rows

@@ -162,6 +162,51 @@ class AccountMove(models.Model):
     def _paylink_kept_pdf(self):
         return self.invoice_pdf_report_id
 
+    def _paylink_ids_with_pdf(self):
+        """The ids of those of these invoices that Odoo keeps a PDF of, in one query (as
+        `invoice_pdf_report_id` is computed, without building a record per invoice)."""
+        attachments = (
+            self.env["ir.attachment"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("res_field", "=", "invoice_pdf_report_file"),
+                ],
+                ["res_id"],
+            )
+        )
+        return set(attachments.mapped("res_id"))
+
+    # === BUSINESS METHODS - ON A STATEMENT === #
+    # A statement lists up to 300 invoices: they are asked in one query each time, not read
+    # one by one, oldest first as its page lists them.
+
+    def _paylink_on_link(self, link):
+        """Override of `komet.paylink.document.mixin`, as a search for a statement's invoices."""
+        if not link.is_statement or len(self) < 2:
+            return super()._paylink_on_link(link)
+        return self.sudo().search(self._paylink_on_statement_domain(link), order="invoice_date, id")
+
+    def _paylink_payable_on(self, link):
+        """Override of `komet.paylink.document.mixin`, as a search for a statement's invoices."""
+        if not link.is_statement or len(self) < 2:
+            return super()._paylink_payable_on(link)
+        domain = [*self._paylink_on_statement_domain(link), *const.PAYABLE_INVOICE_DOMAIN]
+        return self.sudo().search(domain, order="invoice_date, id")
+
+    def _paylink_on_statement_domain(self, link):
+        """`_paylink_on_link` of a statement link as a domain on these invoices."""
+        customer, company, currency = link._paylink_owner()
+        return [
+            ("id", "in", self.ids),
+            ("commercial_partner_id", "=", customer.id),
+            ("company_id", "=", company.id),
+            ("currency_id", "=", currency.id),
+            ("state", "=", "posted"),
+        ]
+
     # === BUSINESS METHODS - STATEMENTS === #
 
     def _paylink_check_statement(self):

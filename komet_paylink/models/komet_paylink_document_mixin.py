@@ -217,10 +217,15 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
     def _paylink_processing_since_on(self, link):
         """Since when a payment of these documents, still open on `link`, is on its way through
         any link or transaction, or False."""
-        documents = self.filtered("komet_paylink_processing_since").filtered(
-            lambda document: not document._paylink_closed_reason(link)
+        since = zip(self, self.mapped("komet_paylink_processing_since"), strict=True)  # one read
+        return min(
+            (
+                when
+                for document, when in since
+                if when and not document._paylink_closed_reason(link)
+            ),
+            default=False,
         )
-        return min(documents.mapped("komet_paylink_processing_since"), default=False)
 
     def _paylink_amount_due_together(self, statement=False):
         """What the customer pays now for these documents in one payment: each one's amount due

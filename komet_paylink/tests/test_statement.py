@@ -1,9 +1,10 @@
+import base64
 import re
 from datetime import date, timedelta
 
 from freezegun import freeze_time
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
@@ -278,6 +279,67 @@ class TestStatementLink(PaylinkStripeCommon, HttpCase):
                 self.role_users["cashier"]
             ).action_komet_paylink_send_statement()
         self.assertFalse(self.Paylink.search([("partner_id", "=", self.statement_customer.id)]))
+
+    def test_which_invoices_can_be_paid_is_asked_at_once_and_agrees_with_each_reason(self):
+        """Test that a statement's payable invoices, asked of the database in one query, are
+        those whose own reason says they can be paid (open or partly paid; not paid another
+        way, cancelled, reset to draft, moved to another customer, nor with a payment on its
+        way), and that the page ticks those, lists the rest as they are, and links each
+        invoice's PDF that Odoo keeps."""
+        sales = self.role_users["sales"]
+        partly, paid, cancelled, drafted, confirming, moved = (
+            self._statement_invoice(50.0 + day, date(2026, 4, day), sales) for day in range(1, 7)
+        )
+        invoices = (
+            self.statement_invoices | partly | paid | cancelled | drafted | confirming | moved
+        )
+        link = self.Paylink.with_user(self.role_users["cashier"]).create(
+            {"move_ids": [Command.set(invoices.ids)]}
+        )
+        token = link.url.rsplit("/", 1)[1]
+        for invoice, amount in ((partly, 20.0), (paid, paid.amount_residual)):
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"amount": amount})._create_payments()
+        cancelled.button_draft()
+        cancelled.button_cancel()
+        drafted.button_draft()
+        moved.button_draft()
+        moved.partner_id = self.env["res.partner"].create({"name": "Someone Else"})
+        moved.action_post()
+        # A bank debit of one invoice, started through the statement: confirmed days later.
+        self.assertEqual(self._pay_ticked(token, confirming).status_code, 303)
+        debit = make_event(
+            "checkout.session.completed",
+            self._pay_session(link.transaction_ids, payment_status="unpaid"),
+        )
+        self.assertEqual(self._deliver(debit).status_code, 200)
+        self.assertTrue(confirming.komet_paylink_processing_since)
+        self.invoice_a.invoice_pdf_report_file = base64.b64encode(b"%PDF-1.4 kept by Odoo")
+
+        documents = link._paylink_documents()
+        self.assertEqual(documents, invoices - cancelled - drafted - moved)
+        reasons = {invoice: invoice._paylink_unpayable_reason(link) for invoice in documents}
+        payable = link._paylink_payable_documents()
+        self.assertEqual(payable, documents.filtered(lambda invoice: not reasons[invoice]))
+        self.assertEqual(payable, self.statement_invoices | partly)
+
+        page = self.url_open(f"/pay/{token}")
+        self.assertEqual(page.status_code, 200)
+        ticked = re.findall(r'<input[^>]*name="invoice_ids" value="(\d+)"[^>]*checked', page.text)
+        self.assertEqual(sorted(map(int, ticked)), sorted(payable.ids))
+        self.assertIn("Payment being confirmed", page.text)
+        self.assertIn("Paid or closed", page.text)
+        self.assertNotIn(moved.name, page.text)
+        positions = [page.text.index(invoice.name) for invoice in documents.sorted("invoice_date")]
+        self.assertEqual(positions, sorted(positions), "oldest invoice first")
+        pdf_links = re.findall(r'href="(/pay/[^"]+/pdf\?invoice=\d+)"', page.text)
+        self.assertEqual(pdf_links, [f"/pay/{token}/pdf?invoice={self.invoice_a.id}"])
+        self.assertIn(f"Download the PDF of {self.invoice_a.name}", page.text)
+        pdf = self.url_open(pdf_links[0])
+        self.assertEqual(pdf.status_code, 200)
+        self.assertEqual(pdf.content, b"%PDF-1.4 kept by Odoo")
+        self.assertNoAxeViolations(f"/pay/{token}")
 
     def test_statement_page_has_no_accessibility_violation(self):
         """Test that axe-core finds no WCAG 2.1 A/AA violation on a statement link's page, and
