@@ -464,3 +464,16 @@ def test_partial_minimum_is_the_percentage_rounded_up_and_at_least_stripes_minim
     assert utils.partial_minimum(100, 2, 0, "XYZ") == Decimal("0.01")
     assert _check_partial("100", decimals=0, due=1000, currency="JPY") == (Decimal(100), None)
     assert _check_partial("100.5", decimals=0, due=1000, currency="JPY")[1] == "precision"
+
+
+def test_the_fake_stripe_imports_by_its_path_as_the_benchmark_does():
+    """bench/driver.py imports the tests' fake Stripe API by its path, outside Odoo."""
+    tests = ADDON / "tests"
+    sys.path.insert(0, str(tests))
+    try:
+        stripe_fake = importlib.import_module("stripe_fake")
+    finally:
+        sys.path.remove(str(tests))
+        sys.modules.pop("stripe_fake", None)
+        sys.modules.pop("stripe_fake_money", None)
+    assert stripe_fake.FakeStripeServer

@@ -25,7 +25,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .stripe_fake_money import FakeStripeMoneyMixin
+try:
+    from .stripe_fake_money import FakeStripeMoneyMixin
+except ImportError:  # imported by its path, outside Odoo (bench/driver.py)
+    from stripe_fake_money import FakeStripeMoneyMixin
 
 API_VERSION = "2024-06-20"
 SESSIONS_PATH = "/v1/checkout/sessions"
