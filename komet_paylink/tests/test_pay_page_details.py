@@ -4,6 +4,7 @@ from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 from odoo.tools import format_amount, format_date, format_datetime, formatLang
 
+from .. import const
 from ..controllers import page_values
 from .common import PaylinkCommon, PaylinkHttpCommon
 
@@ -214,3 +215,28 @@ class TestPayPageAccessibility(PaylinkHttpCommon, HttpCase):
     def test_not_found_page(self):
         """Test that the 404 page has no accessibility violation."""
         self.assertNoAxeViolations("/pay/" + "A" * 43)
+
+    def test_sale_order_page(self):
+        """Test that the page of a sale order's link has no accessibility violation."""
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "user_id": self.role_users["sales"].id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": self.product_a.id, "product_uom_qty": 2, "tax_id": False}
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        link = self.Paylink.with_user(self.role_users["sales"]).create({"sale_order_id": order.id})
+        path = "/pay/" + link.url.rsplit("/", 1)[1]
+        self.assertIn(order.name, self.url_open(path).text)
+        self.assertNoAxeViolations(path)
+
+    def test_return_pages(self):
+        """Test that the pages after Checkout (back from it, and cancelled) have no
+        accessibility violation."""
+        self.assertNoAxeViolations(const.RETURN_ROUTE)
+        self.assertNoAxeViolations(f"{const.RETURN_ROUTE}?cancelled=1")
