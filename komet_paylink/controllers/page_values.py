@@ -7,7 +7,6 @@ import ast
 import babel.dates
 import pytz
 
-from odoo import fields
 from odoo.tools import float_round
 from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 
@@ -78,6 +77,10 @@ def page_formatters(env, partner, currency):
         rounded = float_round(quantity, precision_digits=quantity_digits)
         return utils.format_number(rounded, quantity_digits, *number_format)
 
+    def format_percent(value):
+        decimals = 0 if float(value).is_integer() else 2
+        return utils.format_number(value, decimals, *number_format)
+
     def format_page_date(value):
         return babel.dates.format_date(value, date_format, locale=locale) if value else ""
 
@@ -90,6 +93,7 @@ def page_formatters(env, partner, currency):
     return {
         "format_money": format_money,
         "format_quantity": format_quantity,
+        "format_percent": format_percent,
         "format_page_date": format_page_date,
         "format_page_datetime": format_page_datetime,
     }
@@ -107,6 +111,7 @@ def page_values(link_sudo):
     documents = link_sudo._paylink_documents()
     invoices = statement_invoices(link_sudo, documents, values)
     values.update(document=document, statement_invoices=invoices)
+    payable = document  # what the page offers to pay, all ticked on a statement
     if document:
         details = document._paylink_page_details()
         lines = details.pop("lines")
@@ -132,10 +137,10 @@ def page_values(link_sudo):
     values["instalment"] = (
         document._paylink_instalment_due() if values.get("has_instalments") else None
     )
-    # The least the customer may pay at once, when the page offers to pay part (else None).
-    values["partial_minimum"] = (
-        document._paylink_partial_minimum(link_sudo, values["amount_due"]) if document else None
-    )
+    # The least the customer may pay at once, when the page offers to pay part (else None):
+    # on a statement, with every invoice ticked, as the page first shows it.
+    values["partial_minimum"] = payable._paylink_partial_minimum(link_sudo, values["amount_due"])
+    values["partial_min_percent"] = link_sudo.company_id.komet_paylink_partial_min_percent
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])
@@ -160,8 +165,7 @@ def statement_invoices(link_sudo, documents, formatters):
         return dates[day]
 
     rows = []
-    today = fields.Date.today()
-    for invoice in documents.sorted(lambda move: (move.invoice_date or today, move.id)):
+    for invoice in documents._paylink_oldest_first():
         payable = not invoice._paylink_unpayable_reason()
         rows.append(
             {
@@ -230,18 +234,24 @@ def retry_invoice_ids(link_sudo, transaction):
 
 
 def retry_part(link_sudo, transaction):
-    """What else Try again keeps of the attempt that came back, for a link of one document:
-    the instalment, or the part the customer typed, when the attempt was for less than is due
-    now (as arguments of `_paylink_start_checkout`); nothing when it was for everything."""
-    if link_sudo.is_statement or not transaction:
+    """What else Try again keeps of the attempt that came back: the instalment, or the part
+    the customer typed (of one document, or of a statement's ticked invoices), when the
+    attempt was for less than is due now (as arguments of `_paylink_start_checkout`); nothing
+    when it was for everything."""
+    if not transaction:
         return {}
     documents = link_sudo._paylink_payable_documents()
+    if link_sudo.is_statement:
+        documents &= transaction.invoice_ids
     currency = transaction.currency_id
-    if len(documents) != 1 or (
-        currency.compare_amounts(transaction.amount, link_sudo._paylink_amount_due(documents)) >= 0
+    if (
+        not documents
+        or (len(documents) != 1 and not link_sudo.is_statement)
+        or currency.compare_amounts(transaction.amount, link_sudo._paylink_amount_due(documents))
+        >= 0
     ):
         return {}
-    instalment = documents._paylink_instalment_due()
+    instalment = not link_sudo.is_statement and documents._paylink_instalment_due()
     if instalment and not currency.compare_amounts(instalment[0], transaction.amount):
         return {"instalment": True}
     return {"amount_text": f"{transaction.amount:.{currency.decimal_places}f}"}

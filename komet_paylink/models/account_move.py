@@ -162,6 +162,12 @@ class AccountMove(models.Model):
     def _paylink_kept_pdf(self):
         return self.invoice_pdf_report_id
 
+    def _paylink_oldest_first(self):
+        """These invoices in the order a statement lists them and a payment of part of them
+        pays them: invoice date, then id."""
+        today = fields.Date.today()
+        return self.sorted(lambda move: (move.invoice_date or today, move.id))
+
     # === BUSINESS METHODS - STATEMENTS === #
 
     def _paylink_check_statement(self):

@@ -25,6 +25,7 @@ from . import (
     test_sending,
     test_settings,
     test_statement,
+    test_statement_partial,
     test_stripe_checkout,
     test_tour,
     test_visibility,
