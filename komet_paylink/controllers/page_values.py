@@ -132,6 +132,8 @@ def page_values(link_sudo):
         values.update(
             bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
         )
+    # (what it saves, until when) of an early-payment discount Odoo still grants, else None.
+    values.setdefault("early_discount", None)
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
     # (amount, due date) of the instalment due now, when the payment terms split the document.
     values["instalment"] = (

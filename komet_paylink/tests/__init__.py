@@ -3,6 +3,7 @@ from . import (
     test_at_size,
     test_concurrency,
     test_copy_link,
+    test_early_discount,
     test_fees_payouts,
     test_customer_language,
     test_instalments,
