@@ -69,7 +69,8 @@ class AccountPayment(models.Model):
 
     def action_post(self):
         """Override of `account` to follow a payment registered on invoices that have a live
-        payment link (Odoo 18 may record it without reconciling any journal item)."""
+        payment link (Odoo 18 may record it without reconciling any journal item), and to pay
+        a statement link's invoices oldest first."""
         res = super().action_post()
         self._paylink_reconcile_oldest_first()
         (self.invoice_ids | self.reconciled_invoice_ids)._paylink_sync_links()
