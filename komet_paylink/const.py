@@ -48,6 +48,9 @@ RETURN_CLOSED = "closed"
 # portal (`account_payment`'s `_has_to_be_paid`), a transfer announced by the customer (the
 # providers without an online flow) does not count.
 PROCESSING_TX_STATES = ("pending", "authorized")
+# The order a statement lists its invoices and a payment of part of them pays them, oldest
+# first (as `account.move._paylink_oldest_first` sorts them).
+STATEMENT_INVOICE_ORDER = "invoice_date, id"
 # The invoices `account.move._paylink_state_reason` and `_paylink_processing_reason` leave
 # payable, as a domain: a statement asks it of hundreds of invoices in one query.
 PAYABLE_INVOICE_DOMAIN = [

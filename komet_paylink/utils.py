@@ -51,11 +51,12 @@ def address_lines(name, address):
 # half the cost of those rows: these two tags are written here, from an id that is an integer.
 
 
-def statement_checkbox_html(invoice_id):
-    """The ticked checkbox that sends `invoice_id` as one of a statement's `invoice_ids`."""
+def statement_checkbox_html(invoice_id, checked=True):
+    """The checkbox that sends `invoice_id` as one of a statement's `invoice_ids`."""
+    ticked = ' checked="checked"' if checked else ""
     return Markup(  # noqa: S704 - an integer, and constants
         '<input class="form-check-input" type="checkbox" name="invoice_ids" '
-        f'value="{int(invoice_id)}" checked="checked"/>'
+        f'value="{int(invoice_id)}"{ticked}/>'
     )
 
 

@@ -50,8 +50,11 @@ class PaylinkController(http.Controller):
                     count=const.STATEMENT_MAX_INVOICES,
                 )
             return self._render_link_page(link_sudo, token, error=error, status=400)
-        # Absent: everything due (or the ticked invoices); typed: the part to pay now.
+        # Absent: everything due (or the ticked invoices); typed: the part to pay now. A
+        # statement's one form always sends the field: left empty, it pays the ticked invoices.
         amount_text = request.httprequest.form.get("amount")
+        if link_sudo.is_statement and not (amount_text or "").strip():
+            amount_text = "" if request.httprequest.form.get("pay_amount") else None
         try:
             checkout_url = link_sudo._paylink_start_checkout(
                 invoice_ids=invoice_ids,
@@ -60,7 +63,12 @@ class PaylinkController(http.Controller):
             )
         except PaylinkBadAmount as error:
             return self._render_link_page(
-                link_sudo, token, error=str(error), status=400, amount_typed=amount_text
+                link_sudo,
+                token,
+                error=str(error),
+                status=400,
+                amount_typed=amount_text,
+                ticked_ids=invoice_ids,
             )
         except PaylinkRateLimited as error:
             return self._render_link_page(link_sudo, token, error=str(error), status=429)
@@ -244,7 +252,14 @@ class PaylinkController(http.Controller):
         return self._in_customer_lang(link_sudo)
 
     def _render_link_page(
-        self, link_sudo, token, error=None, status=None, renewed_to=None, amount_typed=None
+        self,
+        link_sudo,
+        token,
+        error=None,
+        status=None,
+        renewed_to=None,
+        amount_typed=None,
+        ticked_ids=None,
     ):
         state = link_sudo._paylink_page_state()
         if state == const.PAGE_GONE:
@@ -260,6 +275,8 @@ class PaylinkController(http.Controller):
             error=error,
             renewed_to=renewed_to,
             amount_typed=amount_typed,
+            # The invoices a statement's form had ticked, when it is shown again (else all).
+            ticked_ids=ticked_ids,
             newer_link=link_sudo._paylink_newer_link() if state == const.PAGE_EXPIRED else None,
             receipts=page_values.receipt_payments(link_sudo) if state == const.PAGE_PAID else [],
         )
@@ -276,7 +293,11 @@ class PaylinkController(http.Controller):
         html_lang = (request.env.lang or "en_US").replace("_", "-")
         token = values.get("token")
         values.update(
-            page_values.page_values(link_sudo, pdf_url=token and f"{self._pay_route}/{token}/pdf"),
+            page_values.page_values(
+                link_sudo,
+                pdf_url=token and f"{self._pay_route}/{token}/pdf",
+                ticked_ids=values.get("ticked_ids"),
+            ),
             link=link_sudo,
             res_company=company,
             pay_route=self._pay_route,

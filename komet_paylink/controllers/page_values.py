@@ -77,6 +77,10 @@ def page_formatters(env, partner, currency):
         rounded = float_round(quantity, precision_digits=quantity_digits)
         return utils.format_number(rounded, quantity_digits, *number_format)
 
+    def format_percent(value):
+        decimals = 0 if float(value).is_integer() else 2
+        return utils.format_number(value, decimals, *number_format)
+
     def format_page_date(value):
         return babel.dates.format_date(value, date_format, locale=locale) if value else ""
 
@@ -89,15 +93,17 @@ def page_formatters(env, partner, currency):
     return {
         "format_money": format_money,
         "format_quantity": format_quantity,
+        "format_percent": format_percent,
         "format_page_date": format_page_date,
         "format_page_datetime": format_page_datetime,
     }
 
 
-def page_values(link_sudo, pdf_url=None):
+def page_values(link_sudo, pdf_url=None, ticked_ids=None):
     """What the public pages show of the link (empty for no link): the document and its
     details, or a statement's invoices (with links to their PDFs under `pdf_url`, when
-    given); the bill-to; and how to write amounts and times."""
+    given, and ticked: `ticked_ids`, by default all); the bill-to; and how to write amounts
+    and times."""
     values = page_formatters(link_sudo.env, link_sudo.partner_id, link_sudo.currency_id)
     if not link_sudo:
         return {**values, "document": link_sudo.browse(), "statement_invoices": []}
@@ -105,8 +111,9 @@ def page_values(link_sudo, pdf_url=None):
     document = link_sudo._paylink_document()
     # What the link pays, read once for the whole page.
     documents = link_sudo._paylink_documents()
-    invoices = statement_invoices(link_sudo, documents, values, pdf_url)
+    invoices = statement_invoices(link_sudo, documents, values, pdf_url, ticked_ids)
     values.update(document=document, statement_invoices=invoices)
+    payable = document  # what the page offers to pay, all ticked on a statement
     if document:
         details = document._paylink_page_details()
         lines = details.pop("lines")
@@ -127,15 +134,17 @@ def page_values(link_sudo, pdf_url=None):
         values.update(
             bill_to=link_sudo.partner_id, amount_due=link_sudo._paylink_amount_due(payable)
         )
+    # (what it saves, until when) of an early-payment discount Odoo still grants, else None.
+    values.setdefault("early_discount", None)
     values["processing_since"] = documents._paylink_processing_since_on(link_sudo)
     # (amount, due date) of the instalment due now, when the payment terms split the document.
     values["instalment"] = (
         document._paylink_instalment_due() if values.get("has_instalments") else None
     )
-    # The least the customer may pay at once, when the page offers to pay part (else None).
-    values["partial_minimum"] = (
-        document._paylink_partial_minimum(link_sudo, values["amount_due"]) if document else None
-    )
+    # The least the customer may pay at once, when the page offers to pay part (else None):
+    # on a statement, with every invoice ticked, as the page first shows it.
+    values["partial_minimum"] = payable._paylink_partial_minimum(link_sudo, values["amount_due"])
+    values["partial_min_percent"] = link_sudo.company_id.komet_paylink_partial_min_percent
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])
@@ -144,13 +153,13 @@ def page_values(link_sudo, pdf_url=None):
     return values
 
 
-def statement_invoices(link_sudo, documents, formatters, pdf_url=None):
+def statement_invoices(link_sudo, documents, formatters, pdf_url=None, ticked_ids=None):
     """The invoices a statement link lists (`documents`, what it pays, on the link already,
-    oldest first), each as what its row shows: whether it can be paid now (and its ticked
-    checkbox) and, if not, whether a payment of it is on its way; a link to its PDF under
-    `pdf_url`, when Odoo keeps one. Empty for a link that pays one document. A statement lists
-    up to 300: which can be paid is asked in one query, and each column is read for all of
-    them at once."""
+    oldest first), each as what its row shows: whether it can be paid now (and its checkbox,
+    ticked when in `ticked_ids`, by default all) and, if not, whether a payment of it is on
+    its way; a link to its PDF under `pdf_url`, when Odoo keeps one. Empty for a link that
+    pays one document. A statement lists up to 300: which can be paid is asked in one query,
+    and each column is read for all of them at once."""
     if not link_sudo.is_statement:
         return []
     format_money, format_date = formatters["format_money"], formatters["format_page_date"]
@@ -162,6 +171,7 @@ def statement_invoices(link_sudo, documents, formatters, pdf_url=None):
         return dates[day]
 
     payable_ids = set(documents._paylink_payable_on(link_sudo).ids)
+    ticked = set(ticked_ids or payable_ids)
     ids_with_pdf = documents._paylink_ids_with_pdf() if pdf_url else ()
     pdf_label = link_sudo.env._("Download the PDF of %(name)s")
     columns = zip(
@@ -183,7 +193,8 @@ def statement_invoices(link_sudo, documents, formatters, pdf_url=None):
                 "name": name,
                 "payable": payable,
                 "amount": payable and format_money(residual),  # the link's currency
-                "checkbox": payable and utils.statement_checkbox_html(invoice_id),
+                "checkbox": payable
+                and utils.statement_checkbox_html(invoice_id, checked=invoice_id in ticked),
                 "processing": not payable
                 and bool(processing_since)
                 and payment_state not in ("paid", "in_payment"),
@@ -246,18 +257,24 @@ def retry_invoice_ids(link_sudo, transaction):
 
 
 def retry_part(link_sudo, transaction):
-    """What else Try again keeps of the attempt that came back, for a link of one document:
-    the instalment, or the part the customer typed, when the attempt was for less than is due
-    now (as arguments of `_paylink_start_checkout`); nothing when it was for everything."""
-    if link_sudo.is_statement or not transaction:
+    """What else Try again keeps of the attempt that came back: the instalment, or the part
+    the customer typed (of one document, or of a statement's ticked invoices), when the
+    attempt was for less than is due now (as arguments of `_paylink_start_checkout`); nothing
+    when it was for everything."""
+    if not transaction:
         return {}
     documents = link_sudo._paylink_payable_documents()
+    if link_sudo.is_statement:
+        documents &= transaction.invoice_ids
     currency = transaction.currency_id
-    if len(documents) != 1 or (
-        currency.compare_amounts(transaction.amount, link_sudo._paylink_amount_due(documents)) >= 0
+    if (
+        not documents
+        or (len(documents) != 1 and not link_sudo.is_statement)
+        or currency.compare_amounts(transaction.amount, link_sudo._paylink_amount_due(documents))
+        >= 0
     ):
         return {}
-    instalment = documents._paylink_instalment_due()
+    instalment = not link_sudo.is_statement and documents._paylink_instalment_due()
     if instalment and not currency.compare_amounts(instalment[0], transaction.amount):
         return {"instalment": True}
     return {"amount_text": f"{transaction.amount:.{currency.decimal_places}f}"}

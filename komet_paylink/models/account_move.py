@@ -139,18 +139,29 @@ class AccountMove(models.Model):
         self.ensure_one()
         lines = self.env["account.move.line"].search_fetch(
             [("move_id", "=", self.id), ("display_type", "in", ("product", "payment_term"))],
-            ["display_type", "name", "quantity", "price_subtotal", "discount_date"],
+            [
+                "display_type",
+                "name",
+                "quantity",
+                "price_subtotal",
+                "reconciled",
+                "amount_currency",
+                "amount_residual_currency",
+                "discount_date",
+                "discount_amount_currency",
+            ],
             order="sequence, id",
         )
         term_lines = lines.filtered(lambda line: line.display_type == "payment_term")
-        # Odoo's next payment differs from the residual only for an early-payment discount.
-        has_discount = any(term_lines.mapped("discount_date"))
+        early_discount = self._paylink_early_discount(term_lines)
         return {
             "bill_to": self._paylink_bill_to(),
             "document_date": self.invoice_date,
             "document_due_date": self.invoice_date_due,
             "due_date_label": _("Due date"),
-            "amount_due": self._paylink_amount_due() if has_discount else self.amount_residual,
+            "amount_due": early_discount[0] if early_discount else self.amount_residual,
+            # (what it saves, until when) while the discount holds.
+            "early_discount": early_discount and early_discount[1:],
             # Whether to ask Odoo for the instalment due: its payment terms split the invoice.
             "has_instalments": len(term_lines) > 1,
             "lines": [
@@ -159,8 +170,37 @@ class AccountMove(models.Model):
             ],
         }
 
+    def _paylink_early_discount(self, term_lines):
+        """(the discounted amount due, what it saves, until when) while the early-payment
+        discount of this invoice holds, else None: Odoo's own figures, as
+        `_get_invoice_next_payment_values()` finds them, read from `term_lines` (the
+        invoice's, read already): asking Odoo would read the invoice and its reconciliations
+        again, doubling the page's queries. Odoo grants it on a lone term line, nothing paid
+        of it yet, until its discount date."""
+        line = term_lines if len(term_lines) == 1 else None
+        # Odoo's today, but for the user's time zone, which a public page would read in a query.
+        tz = self.env.context.get("tz")
+        today = fields.Date.context_today(self) if tz else fields.Date.today()
+        if (
+            not line
+            or not line.discount_date
+            or line.discount_date < today
+            or line.reconciled
+            or self.currency_id.compare_amounts(line.amount_residual_currency, line.amount_currency)
+        ):
+            return None
+        sign = -self.direction_sign
+        saved = line.amount_currency - line.discount_amount_currency
+        return sign * line.discount_amount_currency, sign * saved, line.discount_date
+
     def _paylink_kept_pdf(self):
         return self.invoice_pdf_report_id
+
+    def _paylink_oldest_first(self):
+        """These invoices in the order a statement lists them and a payment of part of them
+        pays them: invoice date, then id (the order of `_paylink_on_link`'s search too)."""
+        today = fields.Date.today()
+        return self.sorted(lambda move: (move.invoice_date or today, move.id))
 
     def _paylink_ids_with_pdf(self):
         """The ids of those of these invoices that Odoo keeps a PDF of, in one query (as
@@ -187,14 +227,15 @@ class AccountMove(models.Model):
         """Override of `komet.paylink.document.mixin`, as a search for a statement's invoices."""
         if not link.is_statement or len(self) < 2:
             return super()._paylink_on_link(link)
-        return self.sudo().search(self._paylink_on_statement_domain(link), order="invoice_date, id")
+        domain = self._paylink_on_statement_domain(link)
+        return self.sudo().search(domain, order=const.STATEMENT_INVOICE_ORDER)
 
     def _paylink_payable_on(self, link):
         """Override of `komet.paylink.document.mixin`, as a search for a statement's invoices."""
         if not link.is_statement or len(self) < 2:
             return super()._paylink_payable_on(link)
         domain = [*self._paylink_on_statement_domain(link), *const.PAYABLE_INVOICE_DOMAIN]
-        return self.sudo().search(domain, order="invoice_date, id")
+        return self.sudo().search(domain, order=const.STATEMENT_INVOICE_ORDER)
 
     def _paylink_on_statement_domain(self, link):
         """`_paylink_on_link` of a statement link as a domain on these invoices."""

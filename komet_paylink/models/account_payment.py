@@ -69,8 +69,10 @@ class AccountPayment(models.Model):
 
     def action_post(self):
         """Override of `account` to follow a payment registered on invoices that have a live
-        payment link (Odoo 18 may record it without reconciling any journal item)."""
+        payment link (Odoo 18 may record it without reconciling any journal item), and to pay
+        a statement link's invoices oldest first."""
         res = super().action_post()
+        self._paylink_reconcile_oldest_first()
         (self.invoice_ids | self.reconciled_invoice_ids)._paylink_sync_links()
         self._paylink_send_confirmation()
         return res
@@ -171,6 +173,37 @@ class AccountPayment(models.Model):
         return txn_currency._convert(
             amount, currency, self.env.company, fields.Date.context_today(self)
         )
+
+    def _paylink_reconcile_oldest_first(self):
+        """Reconcile the payment of a statement link's transaction with its invoices one after
+        the other, oldest first, as the page promises: for a part of their total, the oldest
+        are paid and the rest stays on the newest. Odoo reconciles the transaction's payment
+        right after posting it, by due date, which can differ from the statement's order (an
+        older invoice due later); what is reconciled here is left out of that."""
+        for payment in self.sudo().filtered(
+            lambda payment: (
+                payment.payment_transaction_id.komet_paylink_id.is_statement
+                and payment.payment_type == "inbound"
+                and payment.move_id
+            )
+        ):
+            account = payment.destination_account_id
+            payment_lines = payment.move_id.line_ids.filtered(
+                lambda line, account=account: line.account_id == account and not line.reconciled
+            )
+            invoices = payment.payment_transaction_id.invoice_ids.filtered(
+                lambda move: move.state == "posted"
+            )
+            plan = [
+                payment_lines
+                + invoice.line_ids.filtered(
+                    lambda line, account=account: line.account_id == account and not line.reconciled
+                )
+                for invoice in invoices._paylink_oldest_first()
+            ]
+            if payment_lines and plan:
+                # One sub-plan: its steps in order, each seeing what the one before used.
+                payment_lines._reconcile_plan([plan])
 
     def _paylink_send_confirmation(self):
         """Email the customer what they paid through a payment link, in their language, once:

@@ -252,12 +252,13 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
 
     def _paylink_partial_minimum(self, link, due):
         """The least the customer may pay now of `due` through `link`, when the page may offer
-        to pay part of these documents: one document of a kind that takes partial payments,
-        on a link of its own, of a company that allows them. None otherwise."""
+        to pay part of these documents: of a kind that takes partial payments, one on a link of
+        its own or a statement's ticked invoices (its percentage is of what they owe, as for one
+        invoice), of a company that allows them. None otherwise."""
         company = link.company_id
         if (
-            link.is_statement
-            or len(self) != 1
+            not self
+            or (len(self) != 1 and not link.is_statement)
             or not self._paylink_partial_payable
             or not company.komet_paylink_partial_payments
             or link.currency_id.compare_amounts(due, 0) <= 0
@@ -278,14 +279,11 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         """
         minimum = self._paylink_partial_minimum(link, due)
         if minimum is None:
-            if link.is_statement:
-                raise PaylinkBadAmount(
-                    _(
-                        "A statement pays the ticked invoices in full: to pay part of an "
-                        "invoice, untick the others or pay it from its own link."
-                    )
-                )
-            raise PaylinkBadAmount(_("This link pays the whole amount due only."))
+            raise PaylinkBadAmount(
+                _("This statement pays the ticked invoices in full.")
+                if link.is_statement
+                else _("This link pays the whole amount due only.")
+            )
         currency = link.currency_id
         amount, problem = utils.check_partial_amount(
             amount_text,

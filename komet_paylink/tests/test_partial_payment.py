@@ -6,7 +6,6 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import HttpCase, tagged
-from odoo.tools import mute_logger
 
 from .common import PaylinkStripeCommon
 from .stripe_fake import make_event
@@ -161,31 +160,3 @@ class TestPartialPayment(PaylinkStripeCommon, HttpCase):
         self.assertIn("must be at least", response.text)
         self.assertFalse(link.transaction_ids)
         self.assertEqual(self._pay_amount(token, "0.50").status_code, 303)
-
-    @mute_logger("odoo.http")
-    def test_statement_refuses_an_amount(self):
-        """Test that a statement link refuses `amount` with a clear reason: it pays the
-        ticked invoices in full."""
-        partner = self.customer.with_user(self.role_users["cashier"])
-        partner.action_komet_paylink_send_statement()
-        link = self.Paylink.search(
-            [("partner_id", "=", self.customer.id), ("is_statement", "=", True)], limit=1
-        )
-        mail = self.env["mail.mail"].search(
-            [("model", "=", "komet.paylink"), ("res_id", "=", link.id)]
-        )
-        token = mail.body_html.split("/pay/", 1)[1][:43]
-        page = self.url_open(f"/pay/{token}")
-        self.assertNotIn("Pay another amount", page.text)
-        response = self.url_open(
-            f"/pay/{token}/checkout",
-            data={
-                "csrf_token": self._csrf_token(page.text),
-                "invoice_ids": [str(self.invoice.id)],
-                "amount": "200",
-            },
-            allow_redirects=False,
-        )
-        self.assertEqual(response.status_code, 400)
-        self.assertIn("ticked invoices in full", response.text)
-        self.assertFalse(link.transaction_ids)
