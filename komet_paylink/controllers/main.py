@@ -275,7 +275,7 @@ class PaylinkController(http.Controller):
         link_sudo = link_sudo.with_env(request.env(su=True))
         html_lang = (request.env.lang or "en_US").replace("_", "-")
         values.update(
-            page_values.page_values(link_sudo),
+            page_values.page_values(link_sudo, values.get("state")),
             link=link_sudo,
             res_company=company,
             pay_route=self._pay_route,
