@@ -163,6 +163,26 @@ class TestBankTransferPage(BankTransferCommon, HttpCase):
         self.assertIn("Pay the ticked invoices", page)
         self.assertNotIn("Pay from your banking app", page)
 
+    def test_no_bank_qr_for_a_sale_order(self):
+        """Test that the page of a sale order's link (a prepayment, in euros) shows no bank QR
+        code: only an invoice carries the reference a transfer is matched by."""
+        pricelist = self.env["product.pricelist"].create(
+            {"name": "Euros", "currency_id": self.euro.id}
+        )
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "pricelist_id": pricelist.id,
+                "user_id": self.role_users["sales"].id,
+                "order_line": [Command.create({"product_id": self.product_a.id})],
+            }
+        )
+        order.action_confirm()
+        __, token = self._send_link(order)
+        page = self.url_open(f"/pay/{token}").text
+        self.assertIn('name="pay"', page)
+        self.assertNotIn("Pay from your banking app", page)
+
     def test_no_bank_qr_on_a_paid_or_expired_page(self):
         """Test that the page of a paid link, or of an expired one, shows no bank QR code."""
         paid_link, paid_token = self._send_link(self._invoice())
