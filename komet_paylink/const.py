@@ -142,6 +142,10 @@ PAY_PAGE_MOVE_FIELDS = [
     "amount_total",
     "amount_residual",
     "komet_paylink_processing_since",
+    # The bank-transfer QR code (see `account.move._paylink_bank_transfer`).
+    "partner_bank_id",
+    "payment_reference",
+    "qr_code_method",
 ]
 PAY_PAGE_CURRENCY_FIELDS = ["name", "symbol", "position", "rounding", "decimal_places"]
 PAY_PAGE_COMPANY_FIELDS = [
@@ -152,6 +156,7 @@ PAY_PAGE_COMPANY_FIELDS = [
     "phone",
     "komet_paylink_partial_payments",
     "komet_paylink_partial_min_percent",
+    "qr_code",
 ]
 PAY_PAGE_PARTNER_FIELDS = [
     "name",

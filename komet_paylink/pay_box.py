@@ -19,6 +19,7 @@ from . import utils
 BUTTON_COLOR = HexColor("#714B67")  # Odoo's own purple, as in the email's button
 BORDER_COLOR = HexColor("#dee2e6")
 MUTED_COLOR = HexColor("#6c757d")
+TEXT_COLOR = HexColor("#212529")
 # DejaVu Sans (Debian's fonts-dejavu-core, which scripts/setup installs) draws every currency
 # sign (₹, ₺, ₴, zł...) and the Latin, Greek, Cyrillic, Arabic and Hebrew letters of names;
 # reportlab's Helvetica covers Latin-1 only and would draw the rest as empty boxes.
@@ -43,6 +44,8 @@ BOX_HEIGHT = 170
 QR_SIZE = 140
 BUTTON_WIDTH = 150
 BUTTON_HEIGHT = 34
+QR_LABEL_SIZE = 8  # points, the QR code's label below it
+QR_LABEL_LEADING = 10
 
 
 def font_path(filename, font_dirs=FONT_DIRS):
@@ -116,14 +119,16 @@ def draw_text(pdf, x, y, text, font, size, centred=False):
         x += pdfmetrics.stringWidth(run, name, size)
 
 
-def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines):
+def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines, qr_label=None):
     """Return a one-page PDF of `page_size` (width, height in points) with the Pay box: a
     clickable `button_label` button (a link annotation to `url`), the amount due, the link's
-    rule and a QR code of `url`, embedded as image data.
+    rule and a QR code of `url`, embedded as image data, with `qr_label` below it.
 
     :param str title: the box's heading, e.g. "Pay online"
     :param str amount_line: e.g. "Invoice INV/2025/0001: $ 1,150.00 due"
     :param list rule_lines: the paragraphs below the button, e.g. the link's lifetime
+    :param str qr_label: what the QR code is for, e.g. "Scan with your phone's camera to pay
+        by card or online": the invoice may carry a bank's QR code too
     """
     width, height = page_size
     font, font_bold = box_fonts()
@@ -131,24 +136,32 @@ def pay_box_pdf(url, page_size, *, title, amount_line, button_label, rule_lines)
     pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
     pdf.setTitle(title)
 
+    label_lines = simpleSplit(qr_label, font, QR_LABEL_SIZE, QR_SIZE + 8) if qr_label else []
+    label_height = len(label_lines) * QR_LABEL_LEADING
+    box_height = BOX_HEIGHT + label_height
     box_left, box_right = MARGIN, width - MARGIN
     box_top = height - MARGIN
-    box_bottom = box_top - BOX_HEIGHT
+    box_bottom = box_top - box_height
     pdf.setStrokeColor(BORDER_COLOR)
     pdf.setLineWidth(1)
-    pdf.roundRect(box_left, box_bottom, box_right - box_left, BOX_HEIGHT, 6, stroke=1, fill=0)
+    pdf.roundRect(box_left, box_bottom, box_right - box_left, box_height, 6, stroke=1, fill=0)
 
-    # The QR code on the right, vertically centred in the box.
+    # The QR code on the right, vertically centred in the box with its label below it.
     qr_left = box_right - 16 - QR_SIZE
-    qr_bottom = box_bottom + (BOX_HEIGHT - QR_SIZE) / 2
+    qr_bottom = box_bottom + (BOX_HEIGHT - QR_SIZE) / 2 + label_height
     qr_image = ImageReader(io.BytesIO(utils.qr_png(url)))
     pdf.drawImage(qr_image, qr_left, qr_bottom, QR_SIZE, QR_SIZE)
+    pdf.setFillColor(TEXT_COLOR)
+    y = qr_bottom - QR_LABEL_LEADING + 1
+    for line in label_lines:
+        draw_text(pdf, qr_left + QR_SIZE / 2, y, line, font, QR_LABEL_SIZE, centred=True)
+        y -= QR_LABEL_LEADING
 
     # The text and the button on the left.
     text_left = box_left + 18
     text_width = qr_left - 18 - text_left
     y = box_top - 30
-    pdf.setFillColor(HexColor("#212529"))
+    pdf.setFillColor(TEXT_COLOR)
     draw_text(pdf, text_left, y, title, font_bold, 15)
     y -= 22
     for line in simpleSplit(amount_line, font, 11, text_width):

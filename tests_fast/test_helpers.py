@@ -288,6 +288,26 @@ def test_pay_box_is_one_page_with_a_link_to_the_url_and_its_wording():
     assert url not in text, "the link is a button and a QR code, not printed text"
 
 
+def test_pay_box_labels_its_qr_code():
+    pytest.importorskip("reportlab", reason="reportlab draws the Pay box")
+    pdf_module = pytest.importorskip("PyPDF2", reason="PyPDF2 reads the PDF back")
+    from conftest import load_pure_module
+
+    pay_box = load_pure_module("pay_box")
+    pdf = pay_box.pay_box_pdf(
+        "https://erp.example.com/pay/x",
+        (595.0, 842.0),
+        title="Pay online",
+        amount_line="Invoice INV/2026/0001: $ 1,150.00 due.",
+        button_label="Pay now",
+        rule_lines=["The link is active for 24 hours after you first open it."],
+        qr_label="Scan with your phone's camera to pay by card or online",
+    )
+    (page,) = pdf_module.PdfReader(io.BytesIO(pdf)).pages
+    text = " ".join(page.extract_text().split())
+    assert "Scan with your phone's camera to pay by card or online" in text
+
+
 @pytest.fixture
 def unicode_pay_box():
     """The Pay box module and a PDF reader, where DejaVu Sans is installed."""

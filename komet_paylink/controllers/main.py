@@ -295,6 +295,7 @@ class PaylinkController(http.Controller):
         values.update(
             page_values.page_values(
                 link_sudo,
+                values.get("state"),
                 pdf_url=token and f"{self._pay_route}/{token}/pdf",
                 ticked_ids=values.get("ticked_ids"),
             ),

@@ -99,11 +99,11 @@ def page_formatters(env, partner, currency):
     }
 
 
-def page_values(link_sudo, pdf_url=None, ticked_ids=None):
+def page_values(link_sudo, state=None, pdf_url=None, ticked_ids=None):
     """What the public pages show of the link (empty for no link): the document and its
     details, or a statement's invoices (with links to their PDFs under `pdf_url`, when
-    given, and ticked: `ticked_ids`, by default all); the bill-to; and how to write amounts
-    and times."""
+    given, and ticked: `ticked_ids`, by default all); the bill-to; how to write amounts and
+    times; and, on a page in `state` active, the bank transfer beside the card."""
     values = page_formatters(link_sudo.env, link_sudo.partner_id, link_sudo.currency_id)
     if not link_sudo:
         return {**values, "document": link_sudo.browse(), "statement_invoices": []}
@@ -145,12 +145,37 @@ def page_values(link_sudo, pdf_url=None, ticked_ids=None):
     # on a statement, with every invoice ticked, as the page first shows it.
     values["partial_minimum"] = payable._paylink_partial_minimum(link_sudo, values["amount_due"])
     values["partial_min_percent"] = link_sudo.company_id.komet_paylink_partial_min_percent
+    values["bank_transfer"] = (
+        bank_transfer(document, values["amount_due"], values["format_money"])
+        if state == const.PAGE_ACTIVE
+        else None
+    )
     bill_to = values["bill_to"]
     # Only what the address shows of the country and the state, in the page's language.
     bill_to.country_id.fetch(["name", "code", "address_format"])
     bill_to.state_id.fetch(["name", "code"])
     values["bill_to_lines"] = utils.address_lines(bill_to.name, bill_to._display_address())
     return values
+
+
+def bank_transfer(document, amount, format_money):
+    """The bank transfer the active page of `document` offers beside the card, for `amount`,
+    what is due now: its QR code for a banking app and the details it carries, or None. None
+    for a statement (no `document`): one transfer carries one invoice's reference, which is
+    what Odoo's bank reconciliation matches it by. Computed only on an active page, where the
+    bank account can make a code: it costs queries."""
+    transfer = document and document._paylink_bank_transfer(amount)
+    if not transfer:
+        return None
+    amount_text = format_money(amount)
+    alt = document.env._(
+        "QR code for your banking app: a transfer of %(amount)s to %(account)s, with the "
+        "reference %(reference)s",
+        amount=amount_text,
+        account=transfer["account"],
+        reference=transfer["reference"],
+    )
+    return {**transfer, "amount": amount_text, "alt": alt}
 
 
 def statement_invoices(link_sudo, documents, formatters, pdf_url=None, ticked_ids=None):

@@ -340,6 +340,12 @@ class KometPaylinkDocumentMixin(models.AbstractModel):
         (name, quantity, subtotal) and amount due."""
         raise NotImplementedError()
 
+    def _paylink_bank_transfer(self, amount):
+        """What the page shows to pay `amount` of this one document by bank transfer instead,
+        from a banking app: a dict with the QR code (a data URI), the account, the beneficiary
+        and the reference; None for a document Odoo makes no such code for."""
+        return None
+
     def _paylink_pdf(self, link):
         """The document's PDF for the customer to download from `link`'s page: the PDF Odoo
         keeps of it or, for a document without one (an order), a copy kept on the link,

@@ -1,6 +1,7 @@
 from . import (
     test_adversarial,
     test_at_size,
+    test_bank_transfer,
     test_concurrency,
     test_copy_link,
     test_early_discount,
