@@ -6,19 +6,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from unittest.mock import patch
 
 from PyPDF2 import PdfReader
 
 from odoo.modules.module import get_module_path
 from odoo.tests import new_test_user
-from odoo.tools.misc import ReadonlyDict
-from odoo.tools.translate import (
-    PYTHON_TRANSLATION_COMMENT,
-    CodeTranslations,
-    TranslationImporter,
-    code_translations,
-)
+from odoo.tools.translate import TranslationImporter
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -130,17 +123,6 @@ class PaylinkCommon(AccountTestInvoicingCommon):
             importer = TranslationImporter(self.env.cr, verbose=False)
             importer.load(po_file, "po", "fr_FR")
             importer.save(overwrite=True)
-            # The terms of the Python code are read from the files, merged with the .pot
-            # too: the process's cache of them takes the .po's as they are, for this test.
-            french_code = CodeTranslations._read_code_translations_file(
-                po_file,
-                lambda row: row.get("value") and PYTHON_TRANSLATION_COMMENT in row["comments"],
-            )
-        key = ("komet_paylink", "fr_FR")
-        merged = {**code_translations.get_python_translations(*key), **french_code}
-        self.startPatcher(
-            patch.dict(code_translations.python_translations, {key: ReadonlyDict(merged)})
-        )
 
     def _paylink_chatter_bodies(self, document):
         return document.message_ids.mapped("body")
