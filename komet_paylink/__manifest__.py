@@ -8,6 +8,7 @@
     "license": "LGPL-3",
     "depends": [
         "account_payment",
+        "account_qr_code_sepa",
         "sale_management",
     ],
     "external_dependencies": {

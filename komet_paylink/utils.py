@@ -406,6 +406,20 @@ def partial_minimum(due, decimals, min_percent, currency_code):
     return min(max(minimum, stripe_minimum, step), due)
 
 
+def split_oldest_first(amount, residuals, decimals):
+    """What a payment of `amount` pays of invoices owing `residuals`, oldest first, in the
+    currency's `decimals`: the oldest in full, the rest on the first it does not cover, none of
+    the newer ones (as Decimals, one per invoice)."""
+    step = Decimal(1).scaleb(-decimals)
+    left = Decimal(str(amount)).quantize(step)
+    parts = []
+    for residual in residuals:
+        part = max(min(left, Decimal(str(residual)).quantize(step)), Decimal(0))
+        parts.append(part)
+        left -= part
+    return parts
+
+
 def check_partial_amount(text, *, due, decimals, min_percent, currency_code):
     """Read the amount a customer typed to pay part of `due`, in a currency of `decimals`.
 

@@ -152,3 +152,18 @@ def test_statement_row_tags_are_escaped_and_take_integer_ids_only():
     assert 'target="_blank" rel="noopener noreferrer"' in link
     with pytest.raises(ValueError):
         utils.statement_checkbox_html('1" onclick="x')
+
+
+@pytest.mark.parametrize(
+    ("amount", "residuals", "parts"),
+    [
+        (250, [100, 200, 300], ["100.00", "150.00", "0.00"]),
+        (60, [100, 300], ["60.00", "0.00"]),
+        (100, [100, 200], ["100.00", "0.00"]),
+        (600, [100, 200, 300], ["100.00", "200.00", "300.00"]),
+        (0.3, [0.1, 0.2, 0.3], ["0.10", "0.20", "0.00"]),
+    ],
+)
+def test_a_part_payment_pays_the_oldest_invoices_first(amount, residuals, parts):
+    split = load_pure_module("utils").split_oldest_first(amount, residuals, 2)
+    assert [str(part) for part in split] == parts

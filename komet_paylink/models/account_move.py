@@ -8,7 +8,7 @@ import werkzeug.exceptions
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 from odoo.tools.image import image_data_uri
 from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
 
@@ -208,11 +208,12 @@ class AccountMove(models.Model):
         """Override of `komet.paylink.document.mixin`: the payment QR code Odoo prints on this
         invoice (the EPC/SEPA code for euros, or another method installed, as
         `_generate_qr_code` picks it), for `amount` and with the invoice's payment reference,
-        when the company shows such codes on its invoices and the invoice's bank account can
-        make one. Unlike `_generate_qr_code`, it writes nothing: the page is read-only."""
+        when the invoice's bank account can make one, whether or not the company prints such
+        codes on its PDFs. Unlike `_generate_qr_code`, it writes nothing: the page is
+        read-only."""
         self.ensure_one()
         bank = self.partner_bank_id
-        if not (bank and self.display_qr_code) or self.currency_id.compare_amounts(amount, 0) <= 0:
+        if not bank or self.currency_id.compare_amounts(amount, 0) <= 0:
             return None
         reference = self.payment_reference or self.name
         # The EPC code's structured field takes an ISO 11649 (RF) creditor reference only,
@@ -258,6 +259,38 @@ class AccountMove(models.Model):
         pays them: invoice date, then id (the order of `_paylink_on_link`'s search too)."""
         today = fields.Date.today()
         return self.sorted(lambda move: (move.invoice_date or today, move.id))
+
+    def _paylink_part_payment_note(self, amount, due):
+        """What a payment of `amount`, less than the `due` of these invoices, does to them
+        (oldest first, as a statement's page says): which are paid in full and which one keeps
+        the rest, for the customer to read at Checkout, in the environment's language. False
+        when it pays all that is due (an early-payment discount settles an invoice too)."""
+        invoices = self._paylink_oldest_first()
+        currency = invoices.currency_id
+        if len(currency) != 1 or currency.compare_amounts(amount, due) >= 0:
+            return False
+        residuals = invoices.mapped("amount_residual")
+        parts = utils.split_oldest_first(amount, residuals, currency.decimal_places)
+        split = list(zip(invoices, map(float, parts), residuals, strict=True))
+        paid = [
+            invoice.name
+            for invoice, part, owed in split
+            if not currency.compare_amounts(part, owed)
+        ]
+        notes = (
+            [self.env._("Paid in full: %(invoices)s.", invoices=", ".join(paid))] if paid else []
+        )
+        notes += [
+            self.env._(
+                "%(part)s of %(invoice)s paid: %(left)s stays on it.",
+                part=format_amount(self.env, part, currency),
+                invoice=invoice.name,
+                left=format_amount(self.env, owed - part, currency),
+            )
+            for invoice, part, owed in split
+            if part and currency.compare_amounts(part, owed) < 0
+        ]
+        return " ".join(notes)
 
     def _paylink_ids_with_pdf(self):
         """The ids of those of these invoices that Odoo keeps a PDF of, in one query (as

@@ -377,6 +377,10 @@ class PaymentTransaction(models.Model):
         base_url = self.company_id.get_base_url()
         # What the customer and the Stripe Dashboard see: the documents' numbers.
         description = utils.shorten(", ".join(self._paylink_documents().mapped("name")))
+        # For less than is due: which invoices are paid, and which keeps the rest.
+        due = self.komet_paylink_id._paylink_amount_due(self.invoice_ids)
+        note = self.invoice_ids._paylink_part_payment_note(self.amount, due)
+        part_payment = {"description": utils.shorten(note)} if note else {}
         return {
             "mode": "payment",
             "client_reference_id": self.reference,
@@ -391,7 +395,7 @@ class PaymentTransaction(models.Model):
                         "unit_amount": utils.to_stripe_minor_units(
                             self.amount, self.currency_id.name
                         ),
-                        "product_data": {"name": description},
+                        "product_data": {"name": description, **part_payment},
                     },
                 }
             ],

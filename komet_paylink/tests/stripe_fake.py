@@ -535,6 +535,10 @@ class FakeStripeServer(FakeStripeMoneyMixin):
             price_data = item.get("price_data")
             if isinstance(price_data, dict):
                 _check_integer(price_data.get("unit_amount"), f"{prefix}[price_data][unit_amount]")
+                product = price_data.get("product_data")
+                if isinstance(product, dict) and not product.get("name"):
+                    param = f"{prefix}[price_data][product_data][name]"
+                    raise _invalid(f"Missing required param: {param}.", param)
                 currency = price_data.get("currency") or ""
                 if not re.fullmatch(r"[A-Za-z]{3}", currency):
                     raise _invalid(

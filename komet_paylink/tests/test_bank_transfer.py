@@ -50,7 +50,7 @@ class BankTransferCommon(PaylinkHttpCommon):
         super().setUp()
         methods = dict(self.env["res.partner.bank"].get_available_qr_methods_in_sequence())
         self.assertIn(
-            "sct_qr", methods, "account_qr_code_sepa must be installed (scripts/test does)"
+            "sct_qr", methods, "account_qr_code_sepa must be installed (a dependency of the addon)"
         )
 
     def _invoice(self, amount=1150.0, currency=None, bank=None):
@@ -143,14 +143,15 @@ class TestBankTransferPage(BankTransferCommon, HttpCase):
         self.assertIn('name="pay"', page)
         self.assertNotIn("Pay from your banking app", page)
 
-    def test_no_bank_qr_when_the_company_prints_no_qr_code(self):
-        """Test that a company that shows no payment QR code on its invoices shows none on the
-        page either."""
+    def test_bank_qr_also_when_the_company_prints_none_on_its_pdfs(self):
+        """Test that the page offers the bank transfer whenever the invoice's bank account can
+        make a code, even for a company that prints no payment QR code on its invoice PDFs."""
         self.company.qr_code = False
-        __, token = self._send_link(self._invoice())
+        invoice = self._invoice()
+        __, token = self._send_link(invoice)
         page = self.url_open(f"/pay/{token}").text
-        self.assertIn('name="pay"', page)
-        self.assertNotIn("Pay from your banking app", page)
+        self.assertIn("Pay from your banking app", page)
+        self.assertIn(IBAN, decode_qr(self._bank_qr(page)[0]))
 
     def test_no_bank_qr_on_a_statement(self):
         """Test that a statement link shows no bank QR code: one transfer carries the

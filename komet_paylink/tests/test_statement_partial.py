@@ -6,6 +6,7 @@ from freezegun import freeze_time
 
 from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
+from odoo.tools import format_amount
 
 from .common import PaylinkStripeCommon
 from .stripe_fake import make_event
@@ -61,6 +62,9 @@ class TestStatementPartialPayment(PaylinkStripeCommon, HttpCase):
         response = self._deliver(make_event("checkout.session.completed", session))
         self.assertEqual(response.status_code, 200)
 
+    def _money(self, amount):
+        return format_amount(self.env, amount, self.statement_invoices.currency_id)
+
     def _row(self, page_text, invoice):
         """The statement row of `invoice` on the page."""
         rows = re.findall(
@@ -83,6 +87,7 @@ class TestStatementPartialPayment(PaylinkStripeCommon, HttpCase):
         self.assertIn("600.00", page.text)
         self.assertIn("oldest", page.text)
         self.assertIn("stays on the newest ticked invoice", page.text)
+        self.assertIn("the next page names before you pay", page.text)
 
     def test_part_of_a_statement_pays_the_oldest_invoices_first(self):
         """Test that an amount covering the oldest invoice and part of the next pays the
@@ -96,6 +101,12 @@ class TestStatementPartialPayment(PaylinkStripeCommon, HttpCase):
         self.assertEqual(transaction.invoice_ids, self.statement_invoices)
         item = self.stripe.last_request("/v1/checkout/sessions")["params"]["line_items"][0]
         self.assertEqual(item["price_data"]["unit_amount"], "25000")
+        # Checkout names, before the customer pays, which invoice keeps the rest.
+        self.assertEqual(
+            item["price_data"]["product_data"]["description"],
+            f"Paid in full: {self.invoice_a.name}. {self._money(150.0)} of {self.invoice_b.name} "
+            f"paid: {self._money(50.0)} stays on it.",
+        )
         self._book(transaction)
         self.assertEqual(transaction.state, "done")
         self.assertIn(self.invoice_a.payment_state, ("paid", "in_payment"))
@@ -236,3 +247,20 @@ class TestStatementPartialPayment(PaylinkStripeCommon, HttpCase):
         self._pay(token, self.statement_invoices, amount="250")
         self._book(link.transaction_ids)
         self.assertNoAxeViolations(f"/pay/{token}")
+
+    def test_checkout_names_what_stays_unpaid_only_for_a_part(self):
+        """Test that Checkout's description says which invoice keeps the rest only when the
+        customer pays less than the ticked invoices owe: none for everything, and the part of
+        the oldest alone when the amount does not cover it."""
+        link, token = self._statement()
+        self.assertEqual(self._pay(token, self.invoice_a | self.invoice_c).status_code, 303)
+        item = self.stripe.last_request("/v1/checkout/sessions")["params"]["line_items"][0]
+        self.assertNotIn("description", item["price_data"]["product_data"])
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=11)):  # past the throttle
+            response = self._pay(token, self.invoice_a | self.invoice_c, amount="60.00")
+        self.assertEqual(response.status_code, 303)
+        item = self.stripe.last_request("/v1/checkout/sessions")["params"]["line_items"][0]
+        self.assertEqual(
+            item["price_data"]["product_data"]["description"],
+            f"{self._money(60.0)} of {self.invoice_a.name} paid: {self._money(40.0)} stays on it.",
+        )
