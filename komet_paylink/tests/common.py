@@ -5,10 +5,12 @@ import logging
 import os
 import re
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from PyPDF2 import PdfReader
 
+from odoo import Command
 from odoo.modules.module import get_module_path
 from odoo.tests import new_test_user
 from odoo.tools.translate import TranslationImporter
@@ -108,6 +110,46 @@ class PaylinkCommon(AccountTestInvoicingCommon):
         invoice.invoice_user_id = salesperson
         invoice.action_post()
         return invoice
+
+    @classmethod
+    def _paylink_dated_invoice(
+        cls, amount, invoice_date, partner, salesperson=None, due_days=30, currency=None
+    ):
+        """A posted, untaxed invoice of `partner` dated `invoice_date` and due `due_days`
+        later, by `salesperson` (by default the Sales role's user)."""
+        invoice = cls.init_invoice(
+            "out_invoice",
+            partner=partner,
+            amounts=[amount],
+            taxes=[],
+            invoice_date=invoice_date,
+            currency=currency,
+        )
+        invoice.invoice_user_id = salesperson or cls.role_users["sales"]
+        invoice.invoice_date_due = invoice_date + timedelta(days=due_days)
+        invoice.action_post()
+        return invoice
+
+    def _paylink_confirmed_order(self, partner=None, quantity=1):
+        """A confirmed sale order of `quantity` product_a, untaxed, by the Sales role's user,
+        for `partner` (by default the customer)."""
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": (partner or self.customer).id,
+                "user_id": self.role_users["sales"].id,
+                "order_line": [
+                    Command.create(
+                        {
+                            "product_id": self.product_a.id,
+                            "product_uom_qty": quantity,
+                            "tax_id": False,
+                        }
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        return order
 
     def _load_french(self):
         """Activate French and load the addon's fr.po as it is: Odoo's own loader merges a .po

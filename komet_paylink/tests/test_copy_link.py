@@ -1,6 +1,5 @@
 from urllib.parse import urlsplit
 
-from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, tagged
 
@@ -38,18 +37,7 @@ class TestCopyPaymentLink(PaylinkCommon, HttpCase):
 
     def test_copy_on_a_sale_order(self):
         """Test that a sale order's Copy Payment Link gives a working link."""
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": self.customer.id,
-                "user_id": self.role_users["sales"].id,
-                "order_line": [
-                    Command.create(
-                        {"product_id": self.product_a.id, "product_uom_qty": 1, "tax_id": False}
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
+        order = self._paylink_confirmed_order()
         url = self._copy(order, self.role_users["sales"])
         self.assertEqual(self.url_open(urlsplit(url).path).status_code, 200)
         self.assertTrue(

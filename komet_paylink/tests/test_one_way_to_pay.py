@@ -58,25 +58,6 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
         """Past the throttle of a burst of Pay presses (`CHECKOUT_THROTTLE_SECONDS`)."""
         return freeze_time(fields.Datetime.now() + timedelta(seconds=11))
 
-    def _confirmed_order(self, quantity):
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": self.customer.id,
-                "user_id": self.role_users["sales"].id,
-                "order_line": [
-                    Command.create(
-                        {
-                            "product_id": self.product_a.id,
-                            "product_uom_qty": quantity,
-                            "tax_id": False,
-                        }
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
-        return order
-
     def _move_to_other_customer(self, invoice, **changes):
         invoice.button_draft()
         invoice.write({"partner_id": self.other_customer.id, **changes})
@@ -182,7 +163,7 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
     def test_an_orders_link_closes_when_its_invoice_takes_over(self):
         """Test that posting the invoice of an order closes the order's live link and expires
         its open session: the invoice's link takes the payment, never both."""
-        order = self._confirmed_order(quantity=2)
+        order = self._paylink_confirmed_order(quantity=2)
         order_link, order_token, response = self._open_checkout(order)
         self.assertEqual(response.status_code, 303)
         invoice = order._create_invoices()
@@ -379,7 +360,7 @@ class TestOneWayToPay(PaylinkStripeCommon, HttpCase):
         """Test that "Log note" on a sale order, with links sent by default, neither offers
         the Payment Link box nor revokes the customer's live link."""
         self.env["ir.config_parameter"].sudo().set_param("komet_paylink.send_by_default", "True")
-        order = self._confirmed_order(quantity=1)
+        order = self._paylink_confirmed_order()
         link, __ = self._send_link(order)
         composer = (
             self.env["mail.compose.message"]

@@ -1,4 +1,3 @@
-from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
@@ -142,18 +141,7 @@ class TestOptOut(PaylinkCommon, HttpCase):
     def test_sale_order_email_says_why_and_carries_no_link(self):
         """Test that a sale order's email to a customer who opted out goes without a link, even
         with the box forced, and that the composer says why."""
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": self.quiet_contact.id,
-                "user_id": self.role_users["sales"].id,
-                "order_line": [
-                    Command.create(
-                        {"product_id": self.product_a.id, "product_uom_qty": 1, "tax_id": False}
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
+        order = self._paylink_confirmed_order(self.quiet_contact)
         sales = self.role_users["sales"]
         action = order.with_user(sales).action_quotation_send()
         Composer = (

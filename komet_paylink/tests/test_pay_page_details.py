@@ -218,18 +218,7 @@ class TestPayPageAccessibility(PaylinkHttpCommon, HttpCase):
 
     def test_sale_order_page(self):
         """Test that the page of a sale order's link has no accessibility violation."""
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": self.customer.id,
-                "user_id": self.role_users["sales"].id,
-                "order_line": [
-                    Command.create(
-                        {"product_id": self.product_a.id, "product_uom_qty": 2, "tax_id": False}
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
+        order = self._paylink_confirmed_order(quantity=2)
         link = self.Paylink.with_user(self.role_users["sales"]).create({"sale_order_id": order.id})
         path = "/pay/" + link.url.rsplit("/", 1)[1]
         self.assertIn(order.name, self.url_open(path).text)

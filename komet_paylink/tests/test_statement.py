@@ -29,18 +29,10 @@ class TestStatementLink(PaylinkStripeCommon, HttpCase):
 
     @classmethod
     def _statement_invoice(cls, amount, invoice_date, salesperson, partner=None, currency=None):
-        invoice = cls.init_invoice(
-            "out_invoice",
-            partner=partner or cls.statement_customer,
-            amounts=[amount],
-            taxes=[],
-            invoice_date=invoice_date,
-            currency=currency,
+        partner = partner or cls.statement_customer
+        return cls._paylink_dated_invoice(
+            amount, invoice_date, partner, salesperson, currency=currency
         )
-        invoice.invoice_user_id = salesperson
-        invoice.invoice_date_due = invoice_date + timedelta(days=30)
-        invoice.action_post()
-        return invoice
 
     def _send_statement(self, user=None):
         """Send a statement link from the customer's form; return the link and its token,

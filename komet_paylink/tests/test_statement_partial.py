@@ -33,17 +33,8 @@ class TestStatementPartialPayment(PaylinkStripeCommon, HttpCase):
 
     @classmethod
     def _statement_invoice(cls, amount, invoice_date, due_days=30, partner=None):
-        invoice = cls.init_invoice(
-            "out_invoice",
-            partner=partner or cls.statement_customer,
-            amounts=[amount],
-            taxes=[],
-            invoice_date=invoice_date,
-        )
-        invoice.invoice_user_id = cls.role_users["sales"]
-        invoice.invoice_date_due = invoice_date + timedelta(days=due_days)
-        invoice.action_post()
-        return invoice
+        partner = partner or cls.statement_customer
+        return cls._paylink_dated_invoice(amount, invoice_date, partner, due_days=due_days)
 
     def _statement(self, invoices=None):
         link = self.Paylink.with_user(self.role_users["cashier"]).create(
