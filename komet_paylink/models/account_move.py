@@ -208,12 +208,18 @@ class AccountMove(models.Model):
         """Override of `komet.paylink.document.mixin`: the payment QR code Odoo prints on this
         invoice (the EPC/SEPA code for euros, or another method installed, as
         `_generate_qr_code` picks it), for `amount` and with the invoice's payment reference,
-        when the invoice's bank account can make one, whether or not the company prints such
-        codes on its PDFs. Unlike `_generate_qr_code`, it writes nothing: the page is
-        read-only."""
+        when the invoice's bank account can make one: for euros always (the SEPA code), in other
+        currencies where the company shows payment QR codes on its invoices (*Settings > QR
+        Codes*), as Odoo's other methods are country-specific. Asking costs the page queries;
+        read, like the currency, with the page. Unlike `_generate_qr_code`, it writes nothing:
+        the page is read-only."""
         self.ensure_one()
         bank = self.partner_bank_id
-        if not bank or self.currency_id.compare_amounts(amount, 0) <= 0:
+        if (
+            not bank
+            or (self.currency_id.name != "EUR" and not self.company_id.qr_code)
+            or self.currency_id.compare_amounts(amount, 0) <= 0
+        ):
             return None
         reference = self.payment_reference or self.name
         # The EPC code's structured field takes an ISO 11649 (RF) creditor reference only,

@@ -17,6 +17,7 @@ IBAN = "BE15001559627230"
 # queries, plus the bank account, its bank's BIC and the SEPA zone's countries that Odoo reads
 # to make the code. Measured on 2026-12-04: see `test_active_page_with_a_bank_qr_query_budget`.
 QUERY_BUDGET_PAGE_WITH_BANK_QR = 12
+QUERY_BUDGET_PAGE = 8  # without a code: as test_query_budgets' active page
 
 
 def decode_qr(data_uri):
@@ -206,6 +207,21 @@ class TestBankTransferPage(BankTransferCommon, HttpCase):
         with self.assertQueryCount(QUERY_BUDGET_PAGE_WITH_BANK_QR):
             page = self.url_open(f"/pay/{token}").text
         self.assertIn("o_komet_paylink_bank_qr", page)
+
+    def test_other_currencies_ask_for_no_code_unless_the_company_shows_them(self):
+        """Test that an invoice in another currency, with a bank account, costs the page no
+        query for a code while the company shows no payment QR codes on its invoices (and
+        that the page offers none)."""
+        self.company.qr_code = False
+        usd = self.env.ref("base.USD")
+        usd.active = True
+        __, token = self._send_link(self._invoice(currency=usd))
+        self.url_open(f"/pay/{token}")  # Odoo's caches warm
+        __, token = self._send_link(self._invoice(currency=usd))
+        with self.assertQueryCount(QUERY_BUDGET_PAGE):
+            page = self.url_open(f"/pay/{token}").text
+        self.assertIn('name="pay"', page)
+        self.assertNotIn("Pay from your banking app", page)
 
     def test_page_with_a_bank_qr_has_no_accessibility_violation(self):
         """Test that the active page with a bank QR code has no accessibility violation."""
