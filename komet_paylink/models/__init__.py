@@ -15,5 +15,6 @@ from . import (
     res_company,
     res_config_settings,
     res_partner,
+    res_partner_bank,
     sale_order,
 )

@@ -1,21 +1,13 @@
-import base64
 import io
 import logging
 from datetime import timedelta
 
 import psycopg2
-import werkzeug.exceptions
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_amount
-from odoo.tools.image import image_data_uri
 from odoo.tools.pdf import NameObject, OdooPdfFileReader, OdooPdfFileWriter
-
-from odoo.addons.account.tools.structured_reference import (
-    is_valid_structured_reference_iso,
-    sanitize_structured_reference,
-)
 
 from .. import const, pay_box, utils
 
@@ -222,34 +214,13 @@ class AccountMove(models.Model):
         ):
             return None
         reference = self.payment_reference or self.name
-        # The EPC code's structured field takes an ISO 11649 (RF) creditor reference only,
-        # without spaces; any other reference goes as free text, which banks match as well.
-        structured = None
-        if is_valid_structured_reference_iso(reference):
-            structured = sanitize_structured_reference(reference)
-        # As `res.partner.bank.build_qr_code_base64`, but a plain QR code is drawn crisp:
-        # Odoo's drawing, 128 pixels without a quiet zone, leaves hairlines between the
-        # modules that some readers stumble on. Codes with a mask (the Swiss cross) are Odoo's.
-        try:
-            vals = bank._build_qr_code_vals(
-                self.currency_id.round(amount),
-                reference,
-                structured,
-                self.currency_id,
-                self.partner_id,
-                qr_method=self.qr_code_method or None,
-                silent_errors=True,
-            )
-            params = vals and bank._get_qr_code_generation_params(**vals)
-            if not params:
-                return None
-            if params.get("barcode_type") == "QR" and not params.get("mask"):
-                qr = image_data_uri(base64.b64encode(utils.qr_png(params["value"])))
-            else:
-                qr = bank._get_qr_code_base64(**vals)
-        except (UserError, ValueError, werkzeug.exceptions.HTTPException):
-            _logger.info("No bank QR code for invoice %s: it cannot be drawn.", self.id)
-            return None
+        qr = bank._paylink_transfer_qr(
+            self.currency_id.round(amount),
+            self.currency_id,
+            reference,
+            self.partner_id,
+            self.qr_code_method or None,
+        )
         if not qr:
             return None
         return {
